@@ -1,0 +1,34 @@
+import { Crc64 } from './crc64';
+import { RdbError } from './errors';
+import type { RdbKey } from './events';
+import { RdbParser } from './parser';
+
+/**
+ * A DUMP payload (what RESTORE takes): the type byte, the serialized value exactly as the
+ * RDB holds it, the 2-byte RDB version the value is encoded for, and a CRC64 of all that.
+ */
+export function buildDumpPayload(rdbType: number, raw: Buffer, rdbVersion: number): Buffer {
+  const out = Buffer.allocUnsafe(1 + raw.length + 10);
+  out[0] = rdbType;
+  raw.copy(out, 1);
+  out.writeUInt16LE(rdbVersion, 1 + raw.length);
+  const crc = new Crc64();
+  crc.update(out, 0, out.length - 8);
+  crc.digest().copy(out, out.length - 8);
+  return out;
+}
+
+/** Decodes a DUMP payload (checksum and version verified) into a key event with an empty key. */
+export function parseDumpPayload(payload: Buffer): RdbKey & { rdbVersion: number } {
+  if (payload.length < 11) throw new RdbError('TRUNCATED', payload.length, `a DUMP payload has at least 11 bytes, this one ${payload.length}`);
+  const body = payload.subarray(0, payload.length - 10);
+  const stored = payload.subarray(payload.length - 8);
+  const crc = new Crc64();
+  crc.update(payload, 0, payload.length - 8);
+  if (!stored.every((b) => b === 0) && !crc.digest().equals(stored)) {
+    throw new RdbError('BAD_CHECKSUM', payload.length - 8, `DUMP payload CRC64 ${stored.toString('hex')} does not match computed ${crc.digest().toString('hex')}`);
+  }
+  const rdbVersion = payload.readUInt16LE(payload.length - 10);
+  if (rdbVersion < 1 || rdbVersion > 12) throw new RdbError('BAD_VERSION', payload.length - 10, `DUMP payload RDB version ${rdbVersion} is not one of 1 to 12`);
+  return { ...RdbParser.forDumpValue(rdbVersion).parseValueBody(body), rdbVersion };
+}

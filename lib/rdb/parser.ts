@@ -1,0 +1,910 @@
+import { Crc64 } from './crc64';
+import { RdbError } from './errors';
+import type { RdbEvent, RdbKey } from './events';
+import { decodeIntset } from './intset';
+import { decodeListpack } from './listpack';
+import { lzfDecompress } from './lzf';
+import { decodeModuleValue, moduleNameFromId } from './module';
+import { decodeStreamNode, readStreamTail, type StreamTail } from './stream';
+import { RdbType, type HashFieldExpire, type KeyValue, type StreamEntry } from './types';
+import { decodeZiplist } from './ziplist';
+import { decodeZipmap } from './zipmap';
+
+export interface RdbParserOptions {
+  /**
+   * A key whose serialized value grows past this many bytes is emitted in chunks of about
+   * this size instead of whole, so memory stays bounded whatever the key size.
+   */
+  bigKeyBytes?: number;
+  /** Largest single string accepted inside a value (Redis's own limit is 512 MB). */
+  maxStringBytes?: number;
+  /** Bytes after the EOF opcode (and checksum) are kept in `trailing` instead of an error. */
+  allowTrailingData?: boolean;
+}
+
+/** Thrown (never escapes) when the buffered bytes end inside an atomic read. */
+const NEED_MORE: unique symbol = Symbol('need-more');
+
+const OP_SLOT_INFO = 244;
+const OP_FUNCTION2 = 245;
+const OP_FUNCTION_PRE_GA = 246;
+const OP_MODULE_AUX = 247;
+const OP_IDLE = 248;
+const OP_FREQ = 249;
+const OP_AUX = 250;
+const OP_RESIZEDB = 251;
+const OP_EXPIRETIME_MS = 252;
+const OP_EXPIRETIME = 253;
+const OP_SELECTDB = 254;
+const OP_EOF = 255;
+
+const MAX_RDB_VERSION = 12;
+const LZF_MAX_RATIO = 100; // LZF cannot expand more than ~88x; a larger claim is corrupt
+const EMPTY = Buffer.alloc(0);
+/** Large pending items are retried only after the buffer doubles, keeping re-parsing linear. */
+const RETRY_DOUBLING_FROM = 1 << 20;
+/** A big string is forwarded in pieces of at least this size (or its remainder). */
+const STRING_PIECE_BYTES = 1 << 20;
+
+const enum State {
+  Header,
+  Opcode,
+  Value,
+  StringStream,
+  Checksum,
+  Done,
+}
+
+const enum Phase {
+  Start,
+  Elements,
+  StreamTail,
+}
+
+/** What a key being parsed has accumulated so far. */
+interface KeyCtx {
+  db: number;
+  key: Buffer;
+  rdbType: number;
+  expireMs: number | null;
+  idleSeconds: number | null;
+  lfuFreq: number | null;
+  offset: number;
+  valueStart: number;
+  phase: Phase;
+  remaining: number;
+  total: number;
+  minExpire: number;
+  chunked: boolean;
+  chunkIndex: number;
+  chunkStart: number;
+  items: Buffer[];
+  scores: number[];
+  fieldExpires: HashFieldExpire[];
+  entries: StreamEntry[];
+}
+
+const KIND_BY_TYPE: Record<number, KeyValue['type']> = {
+  [RdbType.STRING]: 'string',
+  [RdbType.LIST]: 'list',
+  [RdbType.LIST_ZIPLIST]: 'list',
+  [RdbType.LIST_QUICKLIST]: 'list',
+  [RdbType.LIST_QUICKLIST_2]: 'list',
+  [RdbType.SET]: 'set',
+  [RdbType.SET_INTSET]: 'set',
+  [RdbType.SET_LISTPACK]: 'set',
+  [RdbType.ZSET]: 'zset',
+  [RdbType.ZSET_2]: 'zset',
+  [RdbType.ZSET_ZIPLIST]: 'zset',
+  [RdbType.ZSET_LISTPACK]: 'zset',
+  [RdbType.HASH]: 'hash',
+  [RdbType.HASH_ZIPMAP]: 'hash',
+  [RdbType.HASH_ZIPLIST]: 'hash',
+  [RdbType.HASH_LISTPACK]: 'hash',
+  [RdbType.HASH_METADATA_PRE_GA]: 'hash',
+  [RdbType.HASH_LISTPACK_EX_PRE_GA]: 'hash',
+  [RdbType.HASH_METADATA]: 'hash',
+  [RdbType.HASH_LISTPACK_EX]: 'hash',
+  [RdbType.STREAM_LISTPACKS]: 'stream',
+  [RdbType.STREAM_LISTPACKS_2]: 'stream',
+  [RdbType.STREAM_LISTPACKS_3]: 'stream',
+  [RdbType.MODULE_2]: 'module',
+};
+
+/** Redis writes the text of a zset score; "inf" and "-inf" are not JavaScript number syntax. */
+export function parseScore(text: Buffer, offset: number): number {
+  const s = text.toString('latin1');
+  let n: number;
+  if (s === 'inf' || s === '+inf') n = Infinity;
+  else if (s === '-inf') n = -Infinity;
+  else n = s.length > 0 && s.trim() === s ? Number(s) : NaN;
+  if (Number.isNaN(n)) throw new RdbError('BAD_ENCODING', offset, `zset score "${s}" is not a number`);
+  return n;
+}
+
+/**
+ * A streaming RDB parser: `push` chunks as they arrive (split anywhere), get events back.
+ * It holds only the bytes of the item being parsed (one small key, or one element of a
+ * big key), never the whole file.
+ */
+export class RdbParser {
+  /** RDB format version from the header (0 before the header was read). */
+  version = 0;
+  /** Bytes after the end of the snapshot, when `allowTrailingData` is set. */
+  trailing: Buffer = EMPTY;
+
+  private readonly bigKeyBytes: number;
+  private readonly maxStringBytes: number;
+  private readonly allowTrailingData: boolean;
+
+  private buf: Buffer = EMPTY;
+  /** Whether `buf` is our own allocation (so its spare tail may be written). */
+  private ownBuf = false;
+  private pos = 0;
+  private end = 0;
+  /** Absolute stream offset of buf[0]. */
+  private base = 0;
+  private resumeAt = 0;
+  private state = State.Header;
+  private readonly crc = new Crc64();
+  private crcDone = 0;
+
+  private db = 0;
+  private expireMs: number | null = null;
+  private idleSeconds: number | null = null;
+  private lfuFreq: number | null = null;
+  private k: KeyCtx | null = null;
+  private stringLeft = 0;
+  private events: RdbEvent[] = [];
+
+  constructor(opts: RdbParserOptions = {}) {
+    this.bigKeyBytes = opts.bigKeyBytes ?? 8 * 1024 * 1024;
+    this.maxStringBytes = opts.maxStringBytes ?? 512 * 1024 * 1024;
+    this.allowTrailingData = opts.allowTrailingData ?? false;
+  }
+
+  /** Parses the DUMP-payload form of a value: type byte, value, 2-byte version, CRC64. */
+  static forDumpValue(rdbVersion: number): RdbParser {
+    const p = new RdbParser({ bigKeyBytes: Infinity });
+    p.version = rdbVersion;
+    p.state = State.Opcode;
+    return p;
+  }
+
+  /** Absolute number of bytes consumed so far. */
+  get offset(): number {
+    return this.base + this.pos;
+  }
+
+  get done(): boolean {
+    return this.state === State.Done;
+  }
+
+  push(chunk: Buffer): RdbEvent[] {
+    if (this.state === State.Done) {
+      this.takeTrailing(chunk);
+      return [];
+    }
+    this.append(chunk);
+    if (this.base + this.end >= this.resumeAt) this.run();
+    const out = this.events;
+    this.events = [];
+    return out;
+  }
+
+  /** Call at the end of the input: anything short of a complete snapshot is an error. */
+  finish(): RdbEvent[] {
+    if (this.state !== State.Done) {
+      this.run();
+      if (!this.done) {
+        throw new RdbError('TRUNCATED', this.base + this.end, `the input ended ${this.where()}`);
+      }
+    }
+    const out = this.events;
+    this.events = [];
+    return out;
+  }
+
+  /** Parses one value given as type byte + serialized value (a DUMP payload's body). */
+  parseValueBody(body: Buffer): RdbKey {
+    this.append(body);
+    if (this.end === 0) throw new RdbError('TRUNCATED', 0, 'the payload is empty');
+    this.beginValue(this.u8(), 0, () => EMPTY);
+    this.run();
+    const ev = this.events;
+    this.events = [];
+    if (this.state !== State.Opcode || ev.length !== 1 || this.pos !== this.end) {
+      const detail = this.state === State.Opcode ? `${this.end - this.pos} bytes follow the value` : `the payload ended ${this.where()}`;
+      throw new RdbError(this.state === State.Opcode ? 'TRAILING_DATA' : 'TRUNCATED', this.base + this.pos, detail);
+    }
+    return ev[0] as RdbKey;
+  }
+
+  private where(): string {
+    const k = this.k;
+    switch (this.state) {
+      case State.Header:
+        return 'inside the RDB header';
+      case State.Opcode:
+        return `inside the item that starts at byte ${this.base + this.pos}`;
+      case State.Value:
+      case State.StringStream:
+        return k === null
+          ? 'inside a value'
+          : `inside the value of key "${printable(k.key)}" (type ${k.rdbType}, starting at byte ${k.offset})`;
+      case State.Checksum:
+        return 'inside the 8-byte checksum after the EOF opcode';
+      default:
+        return '';
+    }
+  }
+
+  private takeTrailing(chunk: Buffer): void {
+    if (!this.allowTrailingData) {
+      throw new RdbError('TRAILING_DATA', this.base + this.end, 'bytes follow the end of the RDB snapshot');
+    }
+    this.trailing = this.trailing.length === 0 ? chunk : Buffer.concat([this.trailing, chunk]);
+  }
+
+  /**
+   * Appends a chunk, dropping the bytes no item needs any more (after folding them into the
+   * checksum). Buffers already handed out are never written to: spare capacity is only ever
+   * past `end`, and compaction copies into a new allocation.
+   */
+  private append(chunk: Buffer): void {
+    let keep = this.pos;
+    const k = this.k;
+    if (k !== null && !k.chunked) keep = Math.min(keep, k.valueStart - this.base);
+    if (keep > 0) this.checksumUpTo(keep);
+    const live = this.end - keep;
+    if (live === 0) {
+      this.base += this.end;
+      this.buf = chunk;
+      this.ownBuf = false;
+      this.pos = 0;
+      this.end = chunk.length;
+      return;
+    }
+    if (this.ownBuf && this.buf.length - this.end >= chunk.length) {
+      chunk.copy(this.buf, this.end);
+      this.end += chunk.length;
+      return;
+    }
+    const next = Buffer.allocUnsafe(Math.max(2 * (live + chunk.length), 64 * 1024));
+    this.buf.copy(next, 0, keep, this.end);
+    chunk.copy(next, live);
+    this.buf = next;
+    this.ownBuf = true;
+    this.base += keep;
+    this.pos -= keep;
+    this.end = live + chunk.length;
+  }
+
+  private checksumUpTo(rel: number): void {
+    const from = this.crcDone - this.base;
+    if (rel > from) {
+      this.crc.update(this.buf, from, rel);
+      this.crcDone = this.base + rel;
+    }
+  }
+
+  private run(): void {
+    for (;;) {
+      const mark = this.pos;
+      try {
+        if (!this.step()) return;
+      } catch (e) {
+        if (e !== NEED_MORE) throw e;
+        this.pos = mark;
+        const pending = this.end - mark;
+        this.resumeAt = pending > RETRY_DOUBLING_FROM ? this.base + mark + 2 * pending : 0;
+        return;
+      }
+      this.resumeAt = 0;
+    }
+  }
+
+  /** Parses one atomic item; false when there is nothing more to do now. */
+  private step(): boolean {
+    switch (this.state) {
+      case State.Header:
+        this.readHeader();
+        return true;
+      case State.Opcode:
+        if (this.pos === this.end) return false;
+        this.readOpcode();
+        return true;
+      case State.Value:
+        this.valueStep();
+        return true;
+      case State.StringStream:
+        return this.stringStreamStep();
+      case State.Checksum:
+        this.readChecksum();
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // ---- primitive reads: each throws NEED_MORE when the bytes are not buffered yet ----
+
+  need(n: number): void {
+    if (this.end - this.pos < n) throw NEED_MORE;
+  }
+
+  u8(): number {
+    if (this.pos >= this.end) throw NEED_MORE;
+    return this.buf[this.pos++];
+  }
+
+  bytes(n: number): Buffer {
+    this.need(n);
+    const b = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return b;
+  }
+
+  int64le(): number {
+    this.need(8);
+    const v = this.buf.readBigInt64LE(this.pos);
+    this.pos += 8;
+    return Number(v);
+  }
+
+  /** A length as a number; lengths past 2^53 cannot be real and are rejected. */
+  len(): number {
+    const at = this.base + this.pos;
+    const b = this.u8();
+    const t = b >> 6;
+    if (t === 0) return b & 0x3f;
+    if (t === 1) return ((b & 0x3f) << 8) | this.u8();
+    if (b === 0x80) {
+      this.need(4);
+      const v = this.buf.readUInt32BE(this.pos);
+      this.pos += 4;
+      return v;
+    }
+    if (b === 0x81) {
+      this.need(8);
+      const hi = this.buf.readUInt32BE(this.pos);
+      const lo = this.buf.readUInt32BE(this.pos + 4);
+      this.pos += 8;
+      if (hi >= 0x200000) throw new RdbError('BAD_LENGTH', at, `64-bit length ${BigInt(hi) * 2n ** 32n + BigInt(lo)} is not plausible`);
+      return hi * 0x100000000 + lo;
+    }
+    throw new RdbError('BAD_LENGTH', at, `byte 0x${b.toString(16)} is not a length encoding`);
+  }
+
+  /** A length-encoded unsigned 64-bit value that may exceed 2^53 (stream ids, counters). */
+  lenBig(): bigint {
+    const b = this.buf[this.pos];
+    if (this.pos < this.end && b === 0x81) {
+      this.need(9);
+      const v = this.buf.readBigUInt64BE(this.pos + 1);
+      this.pos += 9;
+      return v;
+    }
+    return BigInt(this.len());
+  }
+
+  /** A string in any of its encodings (raw, integer, LZF). */
+  str(): Buffer {
+    const at = this.base + this.pos;
+    const b = this.u8();
+    const t = b >> 6;
+    if (t === 3) return this.encodedStr(b & 0x3f, at);
+    this.pos--;
+    const n = this.len();
+    if (n > this.maxStringBytes) throw new RdbError('BAD_LENGTH', at, `string of ${n} bytes exceeds the ${this.maxStringBytes}-byte limit`);
+    return this.bytes(n);
+  }
+
+  private encodedStr(enc: number, at: number): Buffer {
+    switch (enc) {
+      case 0: {
+        this.need(1);
+        const v = this.buf.readInt8(this.pos);
+        this.pos += 1;
+        return Buffer.from(String(v), 'latin1');
+      }
+      case 1: {
+        this.need(2);
+        const v = this.buf.readInt16LE(this.pos);
+        this.pos += 2;
+        return Buffer.from(String(v), 'latin1');
+      }
+      case 2: {
+        this.need(4);
+        const v = this.buf.readInt32LE(this.pos);
+        this.pos += 4;
+        return Buffer.from(String(v), 'latin1');
+      }
+      case 3: {
+        const clen = this.len();
+        const ulen = this.len();
+        if (ulen > this.maxStringBytes || ulen > clen * LZF_MAX_RATIO + 64) {
+          throw new RdbError('BAD_LZF', at, `LZF string claims ${ulen} bytes from ${clen} compressed bytes`);
+        }
+        const dataAt = this.base + this.pos;
+        return lzfDecompress(this.bytes(clen), ulen, dataAt);
+      }
+      default:
+        throw new RdbError('BAD_ENCODING', at, `unknown string encoding ${enc}`);
+    }
+  }
+
+  double8(): number {
+    this.need(8);
+    const v = this.buf.readDoubleLE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  /** The text score of RDB_TYPE_ZSET (Redis 2.x/3.x): length byte with special values. */
+  private doubleText(): number {
+    const at = this.base + this.pos;
+    const n = this.u8();
+    if (n === 253) throw new RdbError('BAD_ENCODING', at, 'zset score is NaN');
+    if (n === 254) return Infinity;
+    if (n === 255) return -Infinity;
+    return parseScore(this.bytes(n), at);
+  }
+
+  // ---- top level ----
+
+  private readHeader(): void {
+    const magic = this.bytes(9);
+    if (magic.toString('latin1', 0, 5) !== 'REDIS') {
+      throw new RdbError('BAD_MAGIC', this.base, `expected "REDIS" but found ${JSON.stringify(magic.toString('latin1', 0, 5))}`);
+    }
+    const digits = magic.toString('latin1', 5, 9);
+    const version = /^\d{4}$/.test(digits) ? Number(digits) : NaN;
+    if (!(version >= 1 && version <= MAX_RDB_VERSION)) {
+      throw new RdbError('BAD_VERSION', this.base + 5, `RDB version "${digits}" is not one of 1 to ${MAX_RDB_VERSION}`);
+    }
+    this.version = version;
+    this.state = State.Opcode;
+    this.events.push({ kind: 'header', version });
+  }
+
+  private readOpcode(): void {
+    const at = this.base + this.pos;
+    const op = this.u8();
+    switch (op) {
+      case OP_EXPIRETIME_MS:
+        this.expireMs = this.int64le();
+        return;
+      case OP_EXPIRETIME: {
+        this.need(4);
+        this.expireMs = this.buf.readInt32LE(this.pos) * 1000;
+        this.pos += 4;
+        return;
+      }
+      case OP_IDLE:
+        this.idleSeconds = this.len();
+        return;
+      case OP_FREQ:
+        this.lfuFreq = this.u8();
+        return;
+      case OP_SELECTDB:
+        this.db = this.len();
+        return;
+      case OP_RESIZEDB: {
+        const size = this.len();
+        const expiresSize = this.len();
+        this.events.push({ kind: 'resizedb', db: this.db, size, expiresSize });
+        return;
+      }
+      case OP_SLOT_INFO: {
+        const slot = this.len();
+        const size = this.len();
+        const expiresSize = this.len();
+        this.events.push({ kind: 'slot-info', slot, size, expiresSize });
+        return;
+      }
+      case OP_AUX: {
+        const name = this.str();
+        const value = this.str();
+        this.events.push({ kind: 'aux', name, value });
+        return;
+      }
+      case OP_MODULE_AUX: {
+        const moduleId = this.lenBig();
+        const whenOp = this.len();
+        if (whenOp !== 2) throw new RdbError('BAD_ENCODING', at, `module aux "when" opcode is ${whenOp}, expected 2 (uint)`);
+        const when = this.len();
+        const rawStart = this.pos;
+        decodeModuleValue(this, at);
+        const raw = this.buf.subarray(rawStart, this.pos);
+        this.events.push({ kind: 'module-aux', moduleId, moduleName: moduleNameFromId(moduleId), when, raw });
+        return;
+      }
+      case OP_FUNCTION2:
+        this.events.push({ kind: 'function', code: this.str() });
+        return;
+      case OP_FUNCTION_PRE_GA: {
+        const name = this.str();
+        const engine = this.str();
+        if (this.len() !== 0) this.str(); // the description, which the GA format dropped
+        const body = this.str();
+        const head = Buffer.from(`#!${engine.toString('latin1')} name=${name.toString('latin1')}\n`, 'latin1');
+        this.events.push({ kind: 'function', code: Buffer.concat([head, body]) });
+        return;
+      }
+      case OP_EOF:
+        this.checksumUpTo(this.pos);
+        this.state = this.version >= 5 ? State.Checksum : State.Done;
+        if (this.state === State.Done) this.finishSnapshot(null);
+        return;
+      default:
+        this.startKey(op, at);
+    }
+  }
+
+  private readChecksum(): void {
+    const at = this.base + this.pos;
+    const stored = this.bytes(8);
+    const zero = stored.every((b) => b === 0);
+    if (!zero && !this.crc.digest().equals(stored)) {
+      throw new RdbError(
+        'BAD_CHECKSUM',
+        at,
+        `stored CRC64 ${stored.toString('hex')} does not match computed ${this.crc.digest().toString('hex')}`,
+      );
+    }
+    this.finishSnapshot(zero ? null : Buffer.from(stored));
+  }
+
+  private finishSnapshot(checksum: Buffer | null): void {
+    this.state = State.Done;
+    this.events.push({ kind: 'end', checksum, size: this.base + this.pos });
+    if (this.pos < this.end) this.takeTrailing(this.buf.subarray(this.pos, this.end));
+  }
+
+  // ---- keys ----
+
+  private startKey(type: number, at: number): void {
+    this.beginValue(type, at, () => this.str());
+  }
+
+  private beginValue(type: number, at: number, readKey: () => Buffer): void {
+    const kind = KIND_BY_TYPE[type];
+    if (kind === undefined) {
+      if (type === RdbType.MODULE_PRE_GA) {
+        throw new RdbError('UNKNOWN_TYPE', at, 'module value of the pre-GA format (type 6) cannot be read without its module');
+      }
+      throw new RdbError('UNKNOWN_TYPE', at, `unknown object type or opcode ${type}`);
+    }
+    const key = readKey();
+    this.k = {
+      db: this.db,
+      key,
+      rdbType: type,
+      expireMs: this.expireMs,
+      idleSeconds: this.idleSeconds,
+      lfuFreq: this.lfuFreq,
+      offset: at,
+      valueStart: this.base + this.pos,
+      phase: Phase.Start,
+      remaining: 0,
+      total: 0,
+      minExpire: 0,
+      chunked: false,
+      chunkIndex: 0,
+      chunkStart: this.base + this.pos,
+      items: [],
+      scores: [],
+      fieldExpires: [],
+      entries: [],
+    };
+    this.expireMs = this.idleSeconds = this.lfuFreq = null;
+    this.state = State.Value;
+  }
+
+  private valueStep(): void {
+    const k = this.k as KeyCtx;
+    const at = this.base + this.pos;
+    const type = k.rdbType;
+    switch (type) {
+      case RdbType.STRING:
+        this.stringValue(k, at);
+        return;
+      case RdbType.STREAM_LISTPACKS:
+      case RdbType.STREAM_LISTPACKS_2:
+      case RdbType.STREAM_LISTPACKS_3:
+        this.streamStep(k);
+        return;
+      case RdbType.MODULE_2:
+        this.moduleValue(k, at);
+        return;
+      case RdbType.LIST:
+      case RdbType.SET:
+      case RdbType.ZSET:
+      case RdbType.ZSET_2:
+      case RdbType.HASH:
+      case RdbType.HASH_METADATA:
+      case RdbType.HASH_METADATA_PRE_GA:
+      case RdbType.LIST_QUICKLIST:
+      case RdbType.LIST_QUICKLIST_2:
+        break;
+      default:
+        this.blobValue(k);
+        return;
+    }
+    if (k.phase === Phase.Start) {
+      if (type === RdbType.HASH_METADATA) k.minExpire = this.int64le();
+      k.total = k.remaining = this.len();
+      k.phase = Phase.Elements;
+    } else {
+      this.element(k, type);
+      k.remaining--;
+    }
+    if (k.remaining > 0) this.maybeChunk(k);
+    else if (k.chunked || k.total > 0) this.emitKey(k, true);
+    else this.endKey(); // Redis skips an empty collection on load; so do we
+  }
+
+  /**
+   * Reads one element of a counted collection. Nothing in `k` changes before every read
+   * of the element succeeded, so a retry after NEED_MORE starts clean.
+   */
+  private element(k: KeyCtx, type: number): void {
+    switch (type) {
+      case RdbType.LIST:
+      case RdbType.SET:
+        k.items.push(this.str());
+        return;
+      case RdbType.ZSET:
+      case RdbType.ZSET_2: {
+        const member = this.str();
+        const score = type === RdbType.ZSET ? this.doubleText() : this.double8();
+        k.items.push(member);
+        k.scores.push(score);
+        return;
+      }
+      case RdbType.HASH: {
+        const field = this.str();
+        k.items.push(field, this.str());
+        return;
+      }
+      case RdbType.HASH_METADATA:
+      case RdbType.HASH_METADATA_PRE_GA: {
+        const ttl = this.len();
+        const field = this.str();
+        k.items.push(field, this.str());
+        if (ttl !== 0) {
+          k.fieldExpires.push({ field, expireMs: type === RdbType.HASH_METADATA ? ttl + k.minExpire - 1 : ttl });
+        }
+        return;
+      }
+      case RdbType.LIST_QUICKLIST: {
+        const blobAt = this.blobOffset();
+        for (const item of decodeZiplist(this.str(), blobAt)) k.items.push(item);
+        return;
+      }
+      default: {
+        const containerAt = this.base + this.pos;
+        const container = this.len();
+        const blobAt = this.blobOffset();
+        const blob = this.str();
+        if (container === 1) k.items.push(blob);
+        else if (container === 2) for (const item of decodeListpack(blob, blobAt)) k.items.push(item);
+        else throw new RdbError('BAD_ENCODING', containerAt, `quicklist node container ${container} is neither 1 (plain) nor 2 (packed)`);
+      }
+    }
+  }
+
+  /** Offset of a string's payload bytes, for errors inside an encoded blob. */
+  private blobOffset(): number {
+    const b = this.buf[this.pos];
+    const head = b >> 6 === 0 ? 1 : b >> 6 === 1 ? 2 : b === 0x80 ? 5 : b === 0x81 ? 9 : 1;
+    return this.base + this.pos + head;
+  }
+
+  private stringValue(k: KeyCtx, at: number): void {
+    const b = this.u8();
+    if (b >> 6 !== 3) {
+      this.pos--;
+      const n = this.len();
+      if (n > this.bigKeyBytes) {
+        k.chunked = true;
+        this.stringLeft = n;
+        this.state = State.StringStream;
+        return;
+      }
+      this.emitWhole(k, { type: 'string', value: this.bytes(n) });
+      return;
+    }
+    this.emitWhole(k, { type: 'string', value: this.encodedStr(b & 0x3f, at) });
+  }
+
+  /** Forwards a big raw string in pieces, as it arrives. */
+  private stringStreamStep(): boolean {
+    const k = this.k as KeyCtx;
+    const avail = this.end - this.pos;
+    const n = Math.min(avail, this.stringLeft);
+    if (n < Math.min(this.stringLeft, STRING_PIECE_BYTES)) throw NEED_MORE;
+    const piece = this.bytes(n);
+    this.stringLeft -= n;
+    const last = this.stringLeft === 0;
+    this.pushKey(k, { type: 'string', value: piece }, null, { index: k.chunkIndex++, last });
+    if (last) this.endKey();
+    return !last || this.pos < this.end;
+  }
+
+  private blobValue(k: KeyCtx): void {
+    const type = k.rdbType;
+    if (type === RdbType.HASH_LISTPACK_EX) this.int64le(); // min field expire: derivable, not needed
+    const blobAt = this.blobOffset();
+    const blob = this.str();
+    switch (type) {
+      case RdbType.LIST_ZIPLIST:
+        this.emitWhole(k, { type: 'list', value: decodeZiplist(blob, blobAt) });
+        return;
+      case RdbType.SET_INTSET:
+        this.emitWhole(k, { type: 'set', value: decodeIntset(blob, blobAt) });
+        return;
+      case RdbType.SET_LISTPACK:
+        this.emitWhole(k, { type: 'set', value: decodeListpack(blob, blobAt) });
+        return;
+      case RdbType.ZSET_ZIPLIST:
+      case RdbType.ZSET_LISTPACK: {
+        const flat = type === RdbType.ZSET_ZIPLIST ? decodeZiplist(blob, blobAt) : decodeListpack(blob, blobAt);
+        this.emitWhole(k, { type: 'zset', value: pairsWithScores(flat, blobAt) });
+        return;
+      }
+      case RdbType.HASH_ZIPMAP:
+      case RdbType.HASH_ZIPLIST:
+      case RdbType.HASH_LISTPACK: {
+        const flat =
+          type === RdbType.HASH_ZIPMAP ? decodeZipmap(blob, blobAt) : type === RdbType.HASH_ZIPLIST ? decodeZiplist(blob, blobAt) : decodeListpack(blob, blobAt);
+        this.emitWhole(k, { type: 'hash', value: pairs(flat, blobAt), fieldExpires: [] });
+        return;
+      }
+      default: {
+        // HASH_LISTPACK_EX(_PRE_GA): field, value, absolute TTL (0 = none) triplets
+        const flat = decodeListpack(blob, blobAt);
+        if (flat.length % 3 !== 0) throw new RdbError('BAD_ENCODING', blobAt, `hash listpack with TTLs holds ${flat.length} entries, not a multiple of 3`);
+        const value: Array<[Buffer, Buffer]> = [];
+        const fieldExpires: HashFieldExpire[] = [];
+        for (let i = 0; i < flat.length; i += 3) {
+          value.push([flat[i], flat[i + 1]]);
+          const ttl = Number(flat[i + 2].toString('latin1'));
+          if (!Number.isSafeInteger(ttl) || ttl < 0) throw new RdbError('BAD_ENCODING', blobAt, `hash field TTL "${flat[i + 2].toString('latin1')}" is not a time`);
+          if (ttl !== 0) fieldExpires.push({ field: flat[i], expireMs: ttl });
+        }
+        this.emitWhole(k, { type: 'hash', value, fieldExpires });
+      }
+    }
+  }
+
+  private moduleValue(k: KeyCtx, at: number): void {
+    const moduleId = this.lenBig();
+    const rawStart = this.pos;
+    decodeModuleValue(this, at);
+    this.emitWhole(k, {
+      type: 'module',
+      value: { moduleId, moduleName: moduleNameFromId(moduleId), encodingVersion: Number(moduleId & 1023n), raw: this.buf.subarray(rawStart, this.pos) },
+    });
+  }
+
+  private streamStep(k: KeyCtx): void {
+    if (k.phase === Phase.Start) {
+      k.total = k.remaining = this.len();
+      k.phase = k.remaining === 0 ? Phase.StreamTail : Phase.Elements;
+      return;
+    }
+    if (k.phase === Phase.Elements) {
+      const nodeKeyAt = this.base + this.pos;
+      const nodeKey = this.str();
+      const blobAt = this.blobOffset();
+      const lp = this.str();
+      for (const e of decodeStreamNode(nodeKey, nodeKeyAt, lp, blobAt)) k.entries.push(e);
+      if (--k.remaining === 0) k.phase = Phase.StreamTail;
+      this.maybeChunk(k);
+      return;
+    }
+    const tail: StreamTail = readStreamTail(this, k.rdbType);
+    const value = { entries: k.entries, ...tail };
+    if (k.chunked) this.pushKey(k, { type: 'stream', value }, null, { index: k.chunkIndex++, last: true });
+    else this.pushKey(k, { type: 'stream', value }, this.rawOf(k), null);
+    this.endKey();
+  }
+
+  /** Switches a growing key to chunks, and cuts a chunk each time one is big enough. */
+  private maybeChunk(k: KeyCtx): void {
+    const now = this.base + this.pos;
+    if (now - k.chunkStart < this.bigKeyBytes) return;
+    k.chunked = true;
+    this.emitKey(k, false);
+    k.chunkStart = now;
+  }
+
+  private emitWhole(k: KeyCtx, v: KeyValue): void {
+    this.pushKey(k, v, this.rawOf(k), null);
+    this.endKey();
+  }
+
+  /** Emits the collected elements: the whole key, or the next chunk of it. */
+  private emitKey(k: KeyCtx, last: boolean): void {
+    let v: KeyValue;
+    const items = k.items;
+    switch (KIND_BY_TYPE[k.rdbType]) {
+      case 'list':
+        v = { type: 'list', value: items };
+        break;
+      case 'set':
+        v = { type: 'set', value: items };
+        break;
+      case 'zset':
+        v = { type: 'zset', value: items.map((m, i): [Buffer, number] => [m, k.scores[i]]) };
+        break;
+      case 'hash':
+        v = { type: 'hash', value: pairs(items, k.offset), fieldExpires: k.fieldExpires };
+        break;
+      default:
+        v = { type: 'stream', value: { entries: k.entries, length: 0, lastId: '', firstId: null, maxDeletedId: null, entriesAdded: null, groups: [] } };
+    }
+    if (!k.chunked) {
+      this.pushKey(k, v, this.rawOf(k), null);
+    } else {
+      this.pushKey(k, v, null, { index: k.chunkIndex++, last });
+      k.items = [];
+      k.scores = [];
+      k.fieldExpires = [];
+      k.entries = [];
+    }
+    if (last) this.endKey();
+  }
+
+  private rawOf(k: KeyCtx): Buffer {
+    return this.buf.subarray(k.valueStart - this.base, this.pos);
+  }
+
+  private pushKey(k: KeyCtx, v: KeyValue, raw: Buffer | null, chunk: RdbKey['chunk']): void {
+    this.events.push({
+      kind: 'key',
+      db: k.db,
+      key: k.key,
+      rdbType: k.rdbType,
+      expireMs: k.expireMs,
+      idleSeconds: k.idleSeconds,
+      lfuFreq: k.lfuFreq,
+      raw,
+      chunk,
+      offset: k.offset,
+      ...v,
+    } as RdbKey);
+  }
+
+  private endKey(): void {
+    this.k = null;
+    this.state = State.Opcode;
+  }
+}
+
+/** The parser's primitive reads, which the stream and module value decoders build on. */
+export type RdbReads = Pick<RdbParser, 'u8' | 'bytes' | 'len' | 'lenBig' | 'str' | 'int64le' | 'double8' | 'offset'>;
+
+function pairs(flat: Buffer[], at: number): Array<[Buffer, Buffer]> {
+  if (flat.length % 2 !== 0) throw new RdbError('BAD_ENCODING', at, `hash holds an odd number (${flat.length}) of fields and values`);
+  const out: Array<[Buffer, Buffer]> = new Array(flat.length / 2);
+  for (let i = 0; i < flat.length; i += 2) out[i / 2] = [flat[i], flat[i + 1]];
+  return out;
+}
+
+function pairsWithScores(flat: Buffer[], at: number): Array<[Buffer, number]> {
+  if (flat.length % 2 !== 0) throw new RdbError('BAD_ENCODING', at, `zset holds an odd number (${flat.length}) of members and scores`);
+  const out: Array<[Buffer, number]> = new Array(flat.length / 2);
+  for (let i = 0; i < flat.length; i += 2) out[i / 2] = [flat[i], parseScore(flat[i + 1], at)];
+  return out;
+}
+
+/** A key for an error message: text when it is printable, else hex. */
+export function printable(b: Buffer): string {
+  const s = b.toString('utf8', 0, Math.min(b.length, 64));
+  const clean = /^[\x20-\x7e\u00a0-\uffff]*$/.test(s) && !s.includes('\ufffd');
+  const shown = clean ? s : b.subarray(0, 32).toString('hex');
+  return b.length > 64 ? `${shown}…` : shown;
+}
