@@ -20,7 +20,8 @@ export class RdbError extends Error {
     readonly code: RdbErrorCode,
     /** Absolute byte offset in the RDB stream (or DUMP payload) where the fault was found. */
     readonly offset: number,
-    detail: string,
+    /** What was wrong, without the code and offset. */
+    readonly detail: string,
   ) {
     super(`RDB ${code} at byte ${offset}: ${detail}`);
   }

@@ -155,6 +155,7 @@ export class RdbParser {
   private lfuFreq: number | null = null;
   private k: KeyCtx | null = null;
   private stringLeft = 0;
+  private derivedAt = -1;
   private events: RdbEvent[] = [];
 
   constructor(opts: RdbParserOptions = {}) {
@@ -182,7 +183,7 @@ export class RdbParser {
 
   push(chunk: Buffer): RdbEvent[] {
     if (this.state === State.Done) {
-      this.takeTrailing(chunk);
+      this.takeTrailing(chunk, this.base + this.end + this.trailing.length);
       return [];
     }
     this.append(chunk);
@@ -226,7 +227,9 @@ export class RdbParser {
       case State.Header:
         return 'inside the RDB header';
       case State.Opcode:
-        return `inside the item that starts at byte ${this.base + this.pos}`;
+        return this.pos < this.end
+          ? `inside the item (opcode or type byte ${this.buf[this.pos]}) that starts at byte ${this.base + this.pos}`
+          : `before the EOF opcode, at byte ${this.base + this.pos}`;
       case State.Value:
       case State.StringStream:
         return k === null
@@ -239,9 +242,9 @@ export class RdbParser {
     }
   }
 
-  private takeTrailing(chunk: Buffer): void {
+  private takeTrailing(chunk: Buffer, at: number): void {
     if (!this.allowTrailingData) {
-      throw new RdbError('TRAILING_DATA', this.base + this.end, 'bytes follow the end of the RDB snapshot');
+      throw new RdbError('TRAILING_DATA', at, 'bytes follow the end of the RDB snapshot');
     }
     this.trailing = this.trailing.length === 0 ? chunk : Buffer.concat([this.trailing, chunk]);
   }
@@ -559,7 +562,7 @@ export class RdbParser {
   private finishSnapshot(checksum: Buffer | null): void {
     this.state = State.Done;
     this.events.push({ kind: 'end', checksum, size: this.base + this.pos });
-    if (this.pos < this.end) this.takeTrailing(this.buf.subarray(this.pos, this.end));
+    if (this.pos < this.end) this.takeTrailing(this.buf.subarray(this.pos, this.end), this.base + this.pos);
   }
 
   // ---- keys ----
@@ -680,7 +683,7 @@ export class RdbParser {
       }
       case RdbType.LIST_QUICKLIST: {
         const blobAt = this.blobOffset();
-        for (const item of decodeZiplist(this.str(), blobAt)) k.items.push(item);
+        for (const item of this.decoded(decodeZiplist, this.str(), blobAt)) k.items.push(item);
         return;
       }
       default: {
@@ -689,17 +692,33 @@ export class RdbParser {
         const blobAt = this.blobOffset();
         const blob = this.str();
         if (container === 1) k.items.push(blob);
-        else if (container === 2) for (const item of decodeListpack(blob, blobAt)) k.items.push(item);
+        else if (container === 2) for (const item of this.decoded(decodeListpack, blob, blobAt)) k.items.push(item);
         else throw new RdbError('BAD_ENCODING', containerAt, `quicklist node container ${container} is neither 1 (plain) nor 2 (packed)`);
       }
     }
   }
 
-  /** Offset of a string's payload bytes, for errors inside an encoded blob. */
+  /**
+   * Offset of the payload bytes of the string that comes next, for errors inside an encoded
+   * blob. A blob that is LZF-compressed (or integer-encoded) has no byte-for-byte place in
+   * the stream, so `derivedAt` remembers where its string starts instead.
+   */
   private blobOffset(): number {
     const b = this.buf[this.pos];
+    this.derivedAt = b >> 6 === 3 ? this.base + this.pos : -1;
     const head = b >> 6 === 0 ? 1 : b >> 6 === 1 ? 2 : b === 0x80 ? 5 : b === 0x81 ? 9 : 1;
     return this.base + this.pos + head;
+  }
+
+  /** Runs a blob decoder, mapping its error offsets onto the stream (see blobOffset). */
+  private decoded<I, T>(decode: (input: I, at: number) => T, input: I, at: number): T {
+    if (this.derivedAt < 0) return decode(input, at);
+    try {
+      return decode(input, 0);
+    } catch (e) {
+      if (!(e instanceof RdbError)) throw e;
+      throw new RdbError(e.code, this.derivedAt, `${e.detail} (at byte ${e.offset} of the blob decompressed from the string at byte ${this.derivedAt})`);
+    }
   }
 
   private stringValue(k: KeyCtx, at: number): void {
@@ -707,6 +726,7 @@ export class RdbParser {
     if (b >> 6 !== 3) {
       this.pos--;
       const n = this.len();
+      if (n > this.maxStringBytes) throw new RdbError('BAD_LENGTH', at, `string of ${n} bytes exceeds the ${this.maxStringBytes}-byte limit`);
       if (n > this.bigKeyBytes) {
         k.chunked = true;
         this.stringLeft = n;
@@ -740,41 +760,31 @@ export class RdbParser {
     const blob = this.str();
     switch (type) {
       case RdbType.LIST_ZIPLIST:
-        this.emitWhole(k, { type: 'list', value: decodeZiplist(blob, blobAt) });
+        this.emitWhole(k, { type: 'list', value: this.decoded(decodeZiplist, blob, blobAt) });
         return;
       case RdbType.SET_INTSET:
-        this.emitWhole(k, { type: 'set', value: decodeIntset(blob, blobAt) });
+        this.emitWhole(k, { type: 'set', value: this.decoded(decodeIntset, blob, blobAt) });
         return;
       case RdbType.SET_LISTPACK:
-        this.emitWhole(k, { type: 'set', value: decodeListpack(blob, blobAt) });
+        this.emitWhole(k, { type: 'set', value: this.decoded(decodeListpack, blob, blobAt) });
         return;
       case RdbType.ZSET_ZIPLIST:
       case RdbType.ZSET_LISTPACK: {
-        const flat = type === RdbType.ZSET_ZIPLIST ? decodeZiplist(blob, blobAt) : decodeListpack(blob, blobAt);
-        this.emitWhole(k, { type: 'zset', value: pairsWithScores(flat, blobAt) });
+        const flat = this.decoded(type === RdbType.ZSET_ZIPLIST ? decodeZiplist : decodeListpack, blob, blobAt);
+        this.emitWhole(k, { type: 'zset', value: this.decoded(pairsWithScores, flat, blobAt) });
         return;
       }
       case RdbType.HASH_ZIPMAP:
       case RdbType.HASH_ZIPLIST:
       case RdbType.HASH_LISTPACK: {
-        const flat =
-          type === RdbType.HASH_ZIPMAP ? decodeZipmap(blob, blobAt) : type === RdbType.HASH_ZIPLIST ? decodeZiplist(blob, blobAt) : decodeListpack(blob, blobAt);
-        this.emitWhole(k, { type: 'hash', value: pairs(flat, blobAt), fieldExpires: [] });
+        const decode = type === RdbType.HASH_ZIPMAP ? decodeZipmap : type === RdbType.HASH_ZIPLIST ? decodeZiplist : decodeListpack;
+        const flat = this.decoded(decode, blob, blobAt);
+        this.emitWhole(k, { type: 'hash', value: this.decoded(pairs, flat, blobAt), fieldExpires: [] });
         return;
       }
       default: {
         // HASH_LISTPACK_EX(_PRE_GA): field, value, absolute TTL (0 = none) triplets
-        const flat = decodeListpack(blob, blobAt);
-        if (flat.length % 3 !== 0) throw new RdbError('BAD_ENCODING', blobAt, `hash listpack with TTLs holds ${flat.length} entries, not a multiple of 3`);
-        const value: Array<[Buffer, Buffer]> = [];
-        const fieldExpires: HashFieldExpire[] = [];
-        for (let i = 0; i < flat.length; i += 3) {
-          value.push([flat[i], flat[i + 1]]);
-          const ttl = Number(flat[i + 2].toString('latin1'));
-          if (!Number.isSafeInteger(ttl) || ttl < 0) throw new RdbError('BAD_ENCODING', blobAt, `hash field TTL "${flat[i + 2].toString('latin1')}" is not a time`);
-          if (ttl !== 0) fieldExpires.push({ field: flat[i], expireMs: ttl });
-        }
-        this.emitWhole(k, { type: 'hash', value, fieldExpires });
+        this.emitWhole(k, this.decoded(hashWithTtls, this.decoded(decodeListpack, blob, blobAt), blobAt));
       }
     }
   }
@@ -800,7 +810,7 @@ export class RdbParser {
       const nodeKey = this.str();
       const blobAt = this.blobOffset();
       const lp = this.str();
-      for (const e of decodeStreamNode(nodeKey, nodeKeyAt, lp, blobAt)) k.entries.push(e);
+      for (const e of this.decoded((b, at) => decodeStreamNode(nodeKey, nodeKeyAt, b, at), lp, blobAt)) k.entries.push(e);
       if (--k.remaining === 0) k.phase = Phase.StreamTail;
       this.maybeChunk(k);
       return;
@@ -899,6 +909,20 @@ function pairsWithScores(flat: Buffer[], at: number): Array<[Buffer, number]> {
   const out: Array<[Buffer, number]> = new Array(flat.length / 2);
   for (let i = 0; i < flat.length; i += 2) out[i / 2] = [flat[i], parseScore(flat[i + 1], at)];
   return out;
+}
+
+/** HASH_LISTPACK_EX(_PRE_GA) holds field, value, absolute TTL (0 = none) triplets. */
+function hashWithTtls(flat: Buffer[], at: number): KeyValue {
+  if (flat.length % 3 !== 0) throw new RdbError('BAD_ENCODING', at, `hash listpack with TTLs holds ${flat.length} entries, not a multiple of 3`);
+  const value: Array<[Buffer, Buffer]> = [];
+  const fieldExpires: HashFieldExpire[] = [];
+  for (let i = 0; i < flat.length; i += 3) {
+    value.push([flat[i], flat[i + 1]]);
+    const ttl = Number(flat[i + 2].toString('latin1'));
+    if (!Number.isSafeInteger(ttl) || ttl < 0) throw new RdbError('BAD_ENCODING', at, `hash field TTL "${flat[i + 2].toString('latin1')}" is not a time`);
+    if (ttl !== 0) fieldExpires.push({ field: flat[i], expireMs: ttl });
+  }
+  return { type: 'hash', value, fieldExpires };
 }
 
 /** A key for an error message: text when it is printable, else hex. */
