@@ -155,6 +155,8 @@ export class RdbParser {
   private lfuFreq: number | null = null;
   private k: KeyCtx | null = null;
   private stringLeft = 0;
+  /** A DUMP payload body holds one value and nothing else. */
+  private valueOnly = false;
   private derivedAt = -1;
   private events: RdbEvent[] = [];
 
@@ -169,6 +171,7 @@ export class RdbParser {
     const p = new RdbParser({ bigKeyBytes: Infinity });
     p.version = rdbVersion;
     p.state = State.Opcode;
+    p.valueOnly = true;
     return p;
   }
 
@@ -214,10 +217,8 @@ export class RdbParser {
     this.run();
     const ev = this.events;
     this.events = [];
-    if (this.state !== State.Opcode || ev.length !== 1 || this.pos !== this.end) {
-      const detail = this.state === State.Opcode ? `${this.end - this.pos} bytes follow the value` : `the payload ended ${this.where()}`;
-      throw new RdbError(this.state === State.Opcode ? 'TRAILING_DATA' : 'TRUNCATED', this.base + this.pos, detail);
-    }
+    if (!this.done) throw new RdbError('TRUNCATED', this.base + this.end, `the payload ended ${this.where()}`);
+    if (this.pos !== this.end) throw new RdbError('TRAILING_DATA', this.base + this.pos, `${this.end - this.pos} bytes follow the value`);
     return ev[0] as RdbKey;
   }
 
@@ -890,7 +891,7 @@ export class RdbParser {
 
   private endKey(): void {
     this.k = null;
-    this.state = State.Opcode;
+    this.state = this.valueOnly ? State.Done : State.Opcode;
   }
 }
 

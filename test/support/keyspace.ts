@@ -1,0 +1,102 @@
+import type Redis from 'ioredis';
+import { jsonBytes, scoreText } from '../../lib/rdb/json';
+
+/** A key as a live server reports it, in the fixture JSON schema (see shared/fixtures/rdb). */
+export interface LiveKey {
+  type: string;
+  expire_ms: number | null;
+  value: unknown;
+}
+
+type Reply = Buffer | Buffer[] | number | null | Reply[];
+
+/** Pairs from a flat RESP2 array or the nested pairs RESP3 gives for WITHSCORES. */
+function pairs(reply: Array<Buffer | Buffer[]>): Array<[Buffer, Buffer]> {
+  const flat = reply.flat();
+  const out: Array<[Buffer, Buffer]> = [];
+  for (let i = 0; i < flat.length; i += 2) out.push([flat[i], flat[i + 1]]);
+  return out;
+}
+
+/** XINFO replies: maps, which the client hands over as flat field/value arrays. */
+function fields(flat: Reply[]): Map<string, Reply> {
+  const m = new Map<string, Reply>();
+  for (let i = 0; i < flat.length; i += 2) m.set((flat[i] as Buffer).toString(), flat[i + 1]);
+  return m;
+}
+
+async function readStream(c: Redis, key: Buffer): Promise<unknown> {
+  const entries = (await c.callBuffer('XRANGE', key, '-', '+')) as Array<[Buffer, Buffer[]]>;
+  const info = fields((await c.callBuffer('XINFO', 'STREAM', key)) as Reply[]);
+  const groups = [];
+  for (const g of (await c.callBuffer('XINFO', 'GROUPS', key)) as Reply[][]) {
+    const gi = fields(g);
+    const name = gi.get('name') as Buffer;
+    const pending = (await c.callBuffer('XPENDING', key, name, '-', '+', 1_000_000)) as Array<[Buffer, Buffer, number, number]>;
+    const consumers = [];
+    for (const cr of (await c.callBuffer('XINFO', 'CONSUMERS', key, name)) as Reply[][]) {
+      const cname = fields(cr).get('name') as Buffer;
+      consumers.push({ name: jsonBytes(cname), pending: pending.filter((p) => p[1].equals(cname)).map((p) => p[0].toString()) });
+    }
+    groups.push({
+      name: jsonBytes(name),
+      last_delivered_id: (gi.get('last-delivered-id') as Buffer).toString(),
+      pending: pending.map((p) => [p[0].toString(), jsonBytes(p[1]), p[3]]),
+      consumers: consumers.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    });
+  }
+  return {
+    length: Number(info.get('length')),
+    entries: entries.map(([id, f]) => [id.toString(), f.map(jsonBytes)]),
+    last_id: (info.get('last-generated-id') as Buffer).toString(),
+    groups: groups.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+  };
+}
+
+/** Reads one key with the plain read commands (binary-safe), as the fixture JSON has it. */
+export async function readKey(c: Redis, key: Buffer): Promise<LiveKey | null> {
+  const type = ((await c.callBuffer('TYPE', key)) as Buffer).toString();
+  if (type === 'none') return null;
+  const pttl = Number(await c.call('PTTL', key));
+  const expire_ms = pttl < 0 ? null : Number(await c.call('PEXPIRETIME', key));
+  let value: unknown;
+  switch (type) {
+    case 'string':
+      value = jsonBytes((await c.callBuffer('GET', key)) as Buffer);
+      break;
+    case 'list':
+      value = ((await c.callBuffer('LRANGE', key, 0, -1)) as Buffer[]).map(jsonBytes);
+      break;
+    case 'set':
+      value = ((await c.callBuffer('SMEMBERS', key)) as Buffer[]).sort(Buffer.compare).map(jsonBytes);
+      break;
+    case 'zset':
+      value = pairs((await c.callBuffer('ZRANGE', key, 0, -1, 'WITHSCORES')) as Buffer[]).map(([m, s]) => [jsonBytes(m), scoreText(Number(s.toString().replace('inf', 'Infinity')))]);
+      break;
+    case 'hash':
+      value = Object.fromEntries(pairs((await c.callBuffer('HGETALL', key)) as Buffer[]).map(([f, v]) => [jsonBytes(f), jsonBytes(v)]));
+      break;
+    case 'stream':
+      value = await readStream(c, key);
+      break;
+    default:
+      throw new Error(`readKey: type ${type} of key ${jsonBytes(key)} is not handled`);
+  }
+  return { type, expire_ms, value };
+}
+
+/** Every key of one db, by its JSON name. */
+export async function readKeyspace(c: Redis, db = 0): Promise<Record<string, LiveKey>> {
+  await c.select(db);
+  const out: Record<string, LiveKey> = {};
+  let cursor = '0';
+  do {
+    const [next, keys] = (await c.callBuffer('SCAN', cursor, 'COUNT', 1000)) as [Buffer, Buffer[]];
+    cursor = next.toString();
+    for (const k of keys) {
+      const v = await readKey(c, k);
+      if (v) out[jsonBytes(k)] = v;
+    }
+  } while (cursor !== '0');
+  return out;
+}
