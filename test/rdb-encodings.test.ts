@@ -4,12 +4,8 @@
  * blobs taken from a live redis-server (DUMP) and from the fixture RDB files.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { once } from 'node:events';
 import Redis from 'ioredis';
 import { crc64, Crc64 } from '../lib/rdb/crc64';
 import { RdbError, type RdbErrorCode } from '../lib/rdb/errors';
@@ -18,11 +14,13 @@ import { decodeListpack, ListpackReader } from '../lib/rdb/listpack';
 import { lzfCompress, lzfDecompress } from '../lib/rdb/lzf';
 import { decodeZiplist } from '../lib/rdb/ziplist';
 import { decodeZipmap } from '../lib/rdb/zipmap';
+import { startRedis, type RedisServer } from './harness';
+import { FIXTURES_DIR } from './support/fixtures';
 
 const BASE = 1000; // a non-zero stream offset, so that errors must add it
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
-const FIXTURES = '/work/shared/fixtures/rdb';
+const FIXTURES = FIXTURES_DIR;
 
 // ---------------------------------------------------------------------------------------
 // helpers
@@ -634,7 +632,7 @@ describe('rdb encodings', () => {
 
   describe('fixture RDB files', function () {
     before(function () {
-      if (!existsSync(FIXTURES)) this.skip();
+      assert.ok(existsSync(FIXTURES), `the shared RDB fixtures are missing at ${FIXTURES}`);
     });
 
     it('end with the CRC64 of everything before (every version, every file)', () => {
@@ -702,36 +700,18 @@ describe('rdb encodings', () => {
   });
 
   describe('against a live redis-server 7.0', function () {
-    let server: ChildProcess | undefined;
-    let dir = '';
+    let server: RedisServer;
     let redis: Redis;
 
     before(async function () {
-      const probe = net.createServer();
-      probe.listen(0, '127.0.0.1');
-      await once(probe, 'listening');
-      const port = (probe.address() as net.AddressInfo).port;
-      await new Promise((resolve) => probe.close(resolve));
-      dir = mkdtempSync(path.join(tmpdir(), 'rdb-encodings-'));
-      server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
-        stdio: 'ignore',
-      });
-      // Commands wait in ioredis's offline queue until the server accepts connections (up to 10 s).
-      redis = new Redis({ port, host: '127.0.0.1', retryStrategy: () => 100, maxRetriesPerRequest: 100 });
-      redis.on('error', () => {}); // refused connects while it starts; command errors still reject
-      await redis.ping();
+      server = await startRedis();
+      redis = server.client();
       const version = ((await redis.info('server')).match(/redis_version:(\S+)/) ?? [])[1] ?? '';
-      if (!version.startsWith('7.0.')) this.skip(); // the payload layouts below are 7.0's
+      // the payload layouts below are 7.0's, the version CI installs
+      assert.ok(version.startsWith('7.0.'), `these payload checks expect redis-server 7.0, found ${version}`);
     });
 
-    after(async () => {
-      redis?.disconnect();
-      if (server && server.exitCode === null) {
-        server.kill('SIGKILL');
-        await once(server, 'exit');
-      }
-      if (dir) rmSync(dir, { recursive: true, force: true });
-    });
+    after(() => server?.stop());
 
     const dump = async (key: string): Promise<Buffer> => {
       const payload = await redis.dumpBuffer(key);
