@@ -1,0 +1,52 @@
+import type { RdbKey } from '../rdb/events';
+
+/**
+ * The operation model: what flows between the nodes, in batches (msg.payload is an array
+ * of operations). Keys and values are Buffers, so any bytes survive. A function node may
+ * change operations in place; `keys` tells which `args` of a command are key names.
+ */
+export type Operation = CommandOp | KeyOp | SnapshotBeginOp | SnapshotEndOp;
+
+/** A write command from the replication stream (or made from the snapshot, e.g. FUNCTION LOAD). */
+export interface CommandOp {
+  kind: 'command';
+  db: number;
+  /** Upper-case command name, e.g. "SET". */
+  name: string;
+  /** The arguments after the command name. */
+  args: Buffer[];
+  /** Indexes into `args` of the key names. */
+  keys: number[];
+  /** The source shard that replicated it. */
+  shard: string;
+  /** Replication offset of the source right after this command. */
+  offset: number;
+  /** Non-zero inside MULTI … EXEC: the commands of one transaction share it (MULTI and EXEC too). */
+  tx: number;
+}
+
+/** One key of the snapshot (or one chunk of a big key): the parsed RDB key plus its provenance. */
+export type KeyOp = RdbKey & {
+  shard: string;
+  /** The replication offset the snapshot stands at (from +FULLRESYNC). */
+  offset: number;
+  /** RDB version of `raw`: a DUMP payload of it is accepted by servers of at least this RDB version. */
+  rdbVersion: number;
+};
+
+/** A full sync of one shard starts: what the destination held for it must be replaced. */
+export interface SnapshotBeginOp {
+  kind: 'snapshot-begin';
+  shard: string;
+  replid: string;
+  offset: number;
+}
+
+/** The snapshot of one shard is complete; stream commands follow from `offset`. */
+export interface SnapshotEndOp {
+  kind: 'snapshot-end';
+  shard: string;
+  replid: string;
+  offset: number;
+  keys: number;
+}

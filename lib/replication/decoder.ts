@@ -1,0 +1,166 @@
+import { getKeyIndexes } from '@ioredis/commands';
+import type { CommandOp, KeyOp, Operation } from '../ops/operation';
+import { RdbParser } from '../rdb/parser';
+import { RespParser } from '../resp/parser';
+import { ReplicationError } from './errors';
+import type { LinkRecord, ReplPosition } from './link';
+
+export interface DecoderOptions {
+  /** Names the source shard in every operation. */
+  shard: string;
+  /** Keys larger than this come in chunks (see RdbParser). */
+  bigKeyBytes?: number;
+}
+
+export type DecoderPhase = 'idle' | 'snapshot' | 'stream';
+
+/** Commands a master sends to keep the link alive or to query the replica; not data. */
+const LINK_ONLY = new Set(['PING', 'REPLCONF']);
+
+/** Key positions from the command table; a command it does not know (newer than it) gets none. */
+function keysOf(name: string, args: Buffer[]): number[] {
+  try {
+    return getKeyIndexes(name.toLowerCase(), args);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Turns what a replica link received (in spool order) into operations: snapshot keys from
+ * the RDB, then the write commands of the stream, each with the replication offset right
+ * after it. SELECT is folded into `db`, link chatter (PING, REPLCONF) dropped, and the
+ * commands of a MULTI … EXEC share a transaction id.
+ */
+export class ReplicationDecoder {
+  phase: DecoderPhase = 'idle';
+  /** Replication id and offset just after the last operation returned (or the snapshot's). */
+  position: ReplPosition | null = null;
+  /** Snapshot progress: keys and RDB bytes parsed, and the size announced (null: diskless). */
+  snapshotKeys = 0;
+  snapshotBytes = 0;
+
+  private readonly shard: string;
+  private readonly bigKeyBytes: number | undefined;
+  private rdb: RdbParser | null = null;
+  private resp = new RespParser();
+  /** Offset of the first byte the RESP parser was given. */
+  private respBase = 0;
+  private db = 0;
+  private tx = 0;
+  private txSeq = 0;
+
+  constructor(opts: DecoderOptions) {
+    this.shard = opts.shard;
+    this.bigKeyBytes = opts.bigKeyBytes;
+  }
+
+  /** Bytes received but not yet decoded into a complete command. */
+  get pendingBytes(): number {
+    return this.resp.bufferedBytes;
+  }
+
+  push(rec: LinkRecord): Operation[] {
+    switch (rec.kind) {
+      case 'fullresync':
+        this.phase = 'snapshot';
+        this.position = { replid: rec.replid, offset: rec.offset };
+        this.rdb = new RdbParser({ bigKeyBytes: this.bigKeyBytes });
+        this.snapshotKeys = this.snapshotBytes = 0;
+        this.restartStream(rec.offset);
+        return [{ kind: 'snapshot-begin', shard: this.shard, replid: rec.replid, offset: rec.offset }];
+      case 'rdb':
+        this.snapshotBytes += rec.data.length;
+        return this.snapshotOps(this.parser().push(rec.data));
+      case 'rdb-end': {
+        const ops = this.snapshotOps(this.parser().finish());
+        const pos = this.position as ReplPosition;
+        ops.push({ kind: 'snapshot-end', shard: this.shard, replid: pos.replid, offset: pos.offset, keys: this.snapshotKeys });
+        this.rdb = null;
+        this.phase = 'stream';
+        return ops;
+      }
+      case 'continue': {
+        // Continuing where the last link stopped keeps a command cut in half by the
+        // disconnect; continuing from elsewhere (a restart) starts a clean parse.
+        const received = this.respBase + this.resp.offset + this.resp.bufferedBytes;
+        if (this.phase !== 'stream' || received !== rec.offset) this.restartStream(rec.offset);
+        this.position = { replid: rec.replid, offset: this.respBase + this.resp.offset };
+        this.phase = 'stream';
+        return [];
+      }
+      case 'stream':
+        this.resp.push(rec.data);
+        return this.commands();
+    }
+  }
+
+  private parser(): RdbParser {
+    if (this.rdb === null) throw new ReplicationError('PROTOCOL', `${this.shard}: RDB data outside a full sync`);
+    return this.rdb;
+  }
+
+  private restartStream(offset: number): void {
+    this.resp = new RespParser();
+    this.respBase = offset;
+    this.db = 0;
+    this.tx = 0;
+  }
+
+  private snapshotOps(events: ReturnType<RdbParser['push']>): Operation[] {
+    const ops: Operation[] = [];
+    const pos = this.position as ReplPosition;
+    for (const ev of events) {
+      switch (ev.kind) {
+        case 'key': {
+          const op = ev as KeyOp;
+          op.shard = this.shard;
+          op.offset = pos.offset;
+          op.rdbVersion = (this.rdb as RdbParser).version;
+          if (ev.chunk === null || ev.chunk.last) this.snapshotKeys++;
+          ops.push(op);
+          break;
+        }
+        case 'function':
+          ops.push(this.made(0, 'FUNCTION', [Buffer.from('LOAD'), Buffer.from('REPLACE'), ev.code]));
+          break;
+        case 'aux':
+          // Redis 4 and 5 keep the scripts of the script cache here; EVALSHA needs them.
+          if (ev.name.toString('latin1') === 'lua') ops.push(this.made(0, 'SCRIPT', [Buffer.from('LOAD'), ev.value]));
+          break;
+        default:
+          break;
+      }
+    }
+    return ops;
+  }
+
+  /** A command that the snapshot implies, applied at the snapshot's position. */
+  private made(db: number, name: string, args: Buffer[]): CommandOp {
+    return { kind: 'command', db, name, args, keys: [], shard: this.shard, offset: (this.position as ReplPosition).offset, tx: 0 };
+  }
+
+  private commands(): Operation[] {
+    const ops: Operation[] = [];
+    const pos = this.position as ReplPosition;
+    for (let v = this.resp.next(); v !== undefined; v = this.resp.next()) {
+      const offset = this.respBase + this.resp.offset;
+      if (!Array.isArray(v) || v.length === 0 || !v.every((a) => Buffer.isBuffer(a))) {
+        throw new ReplicationError('PROTOCOL', `${this.shard}: the replication stream holds a non-command value before offset ${offset}`);
+      }
+      const argv = v as Buffer[];
+      const name = argv[0].toString('latin1').toUpperCase();
+      pos.offset = offset;
+      if (LINK_ONLY.has(name)) continue;
+      const args = argv.slice(1);
+      if (name === 'SELECT') {
+        this.db = Number(args[0]?.toString('latin1'));
+        continue;
+      }
+      if (name === 'MULTI') this.tx = ++this.txSeq;
+      ops.push({ kind: 'command', db: this.db, name, args, keys: keysOf(name, args), shard: this.shard, offset, tx: this.tx });
+      if (name === 'EXEC' || name === 'DISCARD') this.tx = 0;
+    }
+    return ops;
+  }
+}

@@ -1,0 +1,36 @@
+export type ReplicationErrorCode =
+  | 'CONNECT'
+  | 'CLOSED'
+  | 'TIMEOUT'
+  | 'AUTH'
+  | 'NOPERM'
+  | 'LOADING'
+  | 'NOMASTERLINK'
+  | 'REFUSED'
+  | 'PROTOCOL'
+  | 'LOCAL';
+
+/** Faults a retry can cure; the others need the user to change something. */
+const RETRYABLE: ReadonlySet<ReplicationErrorCode> = new Set(['CONNECT', 'CLOSED', 'TIMEOUT', 'LOADING', 'NOMASTERLINK', 'PROTOCOL']);
+
+export class ReplicationError extends Error {
+  override readonly name = 'ReplicationError';
+  constructor(
+    readonly code: ReplicationErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  get retryable(): boolean {
+    return RETRYABLE.has(this.code);
+  }
+
+  /** Any failure as a ReplicationError; a local one (a full spool, a disk error) is not retryable. */
+  static from(err: unknown): ReplicationError {
+    if (err instanceof ReplicationError) return err;
+    const message = err instanceof Error ? err.message : String(err);
+    return new ReplicationError('LOCAL', message, { cause: err });
+  }
+}

@@ -1,0 +1,377 @@
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import tls from 'node:tls';
+import { encodeCommand } from '../resp/encoder';
+import { RespError } from '../resp/errors';
+import { RespParser, type RespValue } from '../resp/parser';
+import { ReplicationError } from './errors';
+
+/** Where a replica stands in a master's replication history. */
+export interface ReplPosition {
+  replid: string;
+  /** Replication offset of the next byte wanted, minus one (what Redis calls the replica's offset). */
+  offset: number;
+}
+
+/** What the link hands on, in order; the spool stores it as records. */
+export type LinkRecord =
+  | { kind: 'fullresync'; replid: string; offset: number }
+  | { kind: 'continue'; replid: string; offset: number }
+  | { kind: 'rdb'; data: Buffer }
+  | { kind: 'rdb-end'; size: number }
+  | { kind: 'stream'; data: Buffer };
+
+export interface ReplicaLinkOptions {
+  host: string;
+  port: number;
+  /** TLS options for tls.connect; null or absent for plain TCP. */
+  tls?: tls.ConnectionOptions | null;
+  username?: string;
+  password?: string;
+  connectTimeoutMs?: number;
+  /** The port this replica announces (REPLCONF listening-port); masters only display it. */
+  listeningPort?: number;
+  ackIntervalMs?: number;
+  /** A master sends at least a PING every repl-ping-replica-period (10 s); silence past this is a dead link. */
+  idleTimeoutMs?: number;
+  /** Resume from here (PSYNC replid offset+1); null asks for a full sync. */
+  position: ReplPosition | null;
+  /**
+   * Receives everything in order, synchronously, as it arrives. It must store it at once
+   * (the spool); an exception stops the link with that error.
+   */
+  onRecord: (record: LinkRecord) => void;
+}
+
+export type LinkState = 'connecting' | 'handshake' | 'waiting-rdb' | 'rdb' | 'streaming' | 'closed';
+
+const CRLF = Buffer.from('\r\n');
+/** How REPLCONF GETACK arrives; found by a byte search, so the stream need not be parsed here. */
+const GETACK = encodeCommand(['REPLCONF', 'GETACK', '*']);
+const EOF_MARK_LEN = 40;
+
+/**
+ * One connection to a master, as a replica: handshake, PSYNC, the RDB in either transfer
+ * form, then the command stream. Bytes are handed on as they arrive and never interpreted
+ * beyond framing, so the link keeps up with any write rate. Reconnecting is the caller's
+ * job (see ReplicaSession): a link ends once, with `close(err | null)`.
+ */
+export class ReplicaLink extends EventEmitter {
+  state: LinkState = 'connecting';
+  /** The replication id and the offset of the last byte received. */
+  position: ReplPosition | null = null;
+  /** RDB bytes received so far, and the announced size (null for a diskless transfer). */
+  rdbReceived = 0;
+  rdbSize: number | null = null;
+  diskless = false;
+
+  private socket: net.Socket | null = null;
+  private readonly parser = new RespParser();
+  private readonly replies: Array<(v: RespValue) => void> = [];
+  private pendingLine = Buffer.alloc(0);
+  private eofMark: Buffer | null = null;
+  private eofTail = Buffer.alloc(0);
+  private getackTail = Buffer.alloc(0);
+  private watchdog: NodeJS.Timeout | null = null;
+  private rejectStart: ((err: ReplicationError) => void) | null = null;
+  private lastData = Date.now();
+  private closed = false;
+  private readonly opts: Required<Omit<ReplicaLinkOptions, 'tls' | 'username' | 'password' | 'position'>> & ReplicaLinkOptions;
+
+  constructor(opts: ReplicaLinkOptions) {
+    super();
+    this.opts = { connectTimeoutMs: 10_000, listeningPort: 0, ackIntervalMs: 1000, idleTimeoutMs: 60_000, ...opts };
+  }
+
+  /** Connects and runs the handshake; resolves once the master answered PSYNC. */
+  start(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.rejectStart = reject;
+      const { host, port } = this.opts;
+      const onConnect = (): void => {
+        this.socket?.setTimeout(0);
+        this.state = 'handshake';
+        this.startWatchdog();
+        this.handshake().then(
+          () => {
+            this.rejectStart = null;
+            resolve();
+          },
+          (err: unknown) => this.fail(err),
+        );
+      };
+      const socket = this.opts.tls ? tls.connect({ host, port, ...this.opts.tls }, onConnect) : net.connect({ host, port }, onConnect);
+      this.socket = socket;
+      socket.setNoDelay(true);
+      socket.setTimeout(this.opts.connectTimeoutMs, () => {
+        this.fail(new ReplicationError('CONNECT', `${host}:${port}: no connection after ${this.opts.connectTimeoutMs} ms`));
+      });
+      socket.on('data', (chunk: Buffer) => this.onData(chunk));
+      socket.on('error', (e: NodeJS.ErrnoException) => {
+        this.fail(new ReplicationError(this.state === 'connecting' ? 'CONNECT' : 'CLOSED', `${host}:${port}: ${e.message}`));
+      });
+      socket.on('close', () => {
+        const err = new ReplicationError('CLOSED', `${host}:${port}: the master closed the connection (${this.where()})`);
+        for (const r of this.replies.splice(0)) r(new RespError(err.message));
+        this.fail(err);
+      });
+    });
+  }
+
+  /** Stops the link; no more records are handed on after this returns. */
+  close(): Promise<void> {
+    this.fail(null);
+    const s = this.socket;
+    if (s === null || s.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      s.once('close', () => resolve());
+      s.destroy();
+    });
+  }
+
+  private where(): string {
+    switch (this.state) {
+      case 'rdb':
+        return `during the RDB transfer, after ${this.rdbReceived}${this.rdbSize === null ? '' : ` of ${this.rdbSize}`} bytes`;
+      case 'streaming':
+        return `while streaming, at offset ${this.position?.offset}`;
+      default:
+        return `during the ${this.state} phase`;
+    }
+  }
+
+  /** Ends the link once: the start promise (if pending) rejects, and `close` is emitted. */
+  private fail(err: unknown): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.state = 'closed';
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.socket?.destroy();
+    const e = err === null ? null : ReplicationError.from(err);
+    this.rejectStart?.(e ?? new ReplicationError('CLOSED', 'the link was closed before the handshake completed'));
+    this.rejectStart = null;
+    this.emit('close', e);
+  }
+
+  private send(args: Array<string | number>): void {
+    this.socket?.write(encodeCommand(args));
+  }
+
+  private command(args: Array<string | number>): Promise<RespValue> {
+    return new Promise((resolve) => {
+      this.replies.push(resolve);
+      this.send(args);
+    });
+  }
+
+  private async handshake(): Promise<void> {
+    const { host, port, username, password } = this.opts;
+    const at = `${host}:${port}`;
+    if (password !== undefined && password !== '') {
+      const r = await this.command(username ? ['AUTH', username, password] : ['AUTH', password]);
+      if (r instanceof RespError) throw new ReplicationError('AUTH', `${at}: authentication as ${username || '(default user)'} failed: ${r.message}`);
+    }
+    const pong = await this.command(['PING']);
+    if (pong instanceof RespError) {
+      const code = /^NOAUTH/.test(pong.message) ? 'AUTH' : /^NOPERM/.test(pong.message) ? 'NOPERM' : 'PROTOCOL';
+      throw new ReplicationError(code, `${at}: PING refused: ${pong.message}`);
+    }
+    const lp = await this.command(['REPLCONF', 'listening-port', this.opts.listeningPort]);
+    if (lp instanceof RespError) throw this.refused(at, 'REPLCONF', lp);
+    // Old masters reject the capa option; then they send neither EOF-marked RDBs nor PSYNC2 replies.
+    await this.command(['REPLCONF', 'capa', 'eof', 'capa', 'psync2']);
+    const pos = this.opts.position;
+    const reply = await this.psyncReply(pos ? ['PSYNC', pos.replid, pos.offset + 1] : ['PSYNC', '?', -1]);
+    if (reply instanceof RespError) {
+      if (/unknown command/i.test(reply.message)) {
+        await this.psyncReply(['SYNC']);
+        return;
+      }
+      throw this.refused(at, 'PSYNC', reply);
+    }
+  }
+
+  private refused(at: string, what: string, r: RespError): ReplicationError {
+    const m = r.message;
+    if (/^NOPERM/.test(m)) return new ReplicationError('NOPERM', `${at}: ${what} refused: ${m} (the user needs the permissions of a replica: +psync +replconf +ping)`);
+    if (/^LOADING/.test(m)) return new ReplicationError('LOADING', `${at}: the master is loading its data set; retrying`);
+    if (/^NOMASTERLINK/.test(m)) return new ReplicationError('NOMASTERLINK', `${at}: this replica node has no link to its master; retrying`);
+    return new ReplicationError('REFUSED', `${at}: ${what} refused: ${m}`);
+  }
+
+  /**
+   * Sends PSYNC (or SYNC) and switches the framing by its reply: the raw RDB payload after
+   * +FULLRESYNC (and always after SYNC), the command stream after +CONTINUE.
+   */
+  private psyncReply(args: Array<string | number>): Promise<RespValue> {
+    const sync = args[0] === 'SYNC';
+    return new Promise((resolve) => {
+      if (sync) {
+        // SYNC has no status reply: the RDB follows directly, and no position is known.
+        this.position = { replid: '?', offset: 0 };
+        this.opts.onRecord({ kind: 'fullresync', replid: '?', offset: 0 });
+        this.state = 'waiting-rdb';
+        this.send(args);
+        resolve('SYNC');
+        return;
+      }
+      this.replies.push((v) => {
+        if (typeof v === 'string') this.onPsyncStatus(v);
+        resolve(v);
+      });
+      this.send(args);
+    });
+  }
+
+  private onPsyncStatus(status: string): void {
+    const at = `${this.opts.host}:${this.opts.port}`;
+    const words = status.split(' ');
+    if (words[0] === 'FULLRESYNC' && words.length === 3 && /^\d+$/.test(words[2])) {
+      this.position = { replid: words[1], offset: Number(words[2]) };
+      this.state = 'waiting-rdb';
+      this.opts.onRecord({ kind: 'fullresync', replid: words[1], offset: Number(words[2]) });
+      this.emit('fullresync', this.position);
+    } else if (words[0] === 'CONTINUE' && this.opts.position) {
+      // PSYNC2: after a failover the new master continues the same history under its own id.
+      const replid = words[1] ?? this.opts.position.replid;
+      this.position = { replid, offset: this.opts.position.offset };
+      this.state = 'streaming';
+      this.opts.onRecord({ kind: 'continue', replid, offset: this.position.offset });
+      this.emit('continue', this.position);
+      this.sendAck(this.position.offset);
+    } else {
+      throw new ReplicationError('PROTOCOL', `${at}: unexpected PSYNC reply "${status.slice(0, 100)}"`);
+    }
+    const rest = this.parser.takeBuffered();
+    if (rest.length > 0) this.onData(rest);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    this.lastData = Date.now();
+    try {
+      switch (this.state) {
+        case 'handshake':
+          this.parser.push(chunk);
+          for (let v = this.parser.next(); v !== undefined; v = this.state === 'handshake' ? this.parser.next() : undefined) {
+            const reply = this.replies.shift();
+            if (reply === undefined) throw new ReplicationError('PROTOCOL', `${this.opts.host}:${this.opts.port}: unexpected reply during the handshake`);
+            reply(v);
+          }
+          return;
+        case 'waiting-rdb':
+          this.rdbHeader(chunk);
+          return;
+        case 'rdb':
+          this.rdbData(chunk);
+          return;
+        case 'streaming':
+          this.streamData(chunk);
+          return;
+        default:
+          return;
+      }
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** Newlines keep the link alive while the master forks; then `$<len>` or `$EOF:<mark>`. */
+  private rdbHeader(chunk: Buffer): void {
+    let data = this.pendingLine.length ? Buffer.concat([this.pendingLine, chunk]) : chunk;
+    let i = 0;
+    while (i < data.length && data[i] === 0x0a) i++;
+    data = data.subarray(i);
+    const eol = data.indexOf(CRLF);
+    if (eol < 0) {
+      if (data.length > 128) throw this.badHeader(data);
+      this.pendingLine = Buffer.from(data);
+      return;
+    }
+    this.pendingLine = Buffer.alloc(0);
+    const line = data.toString('latin1', 0, eol);
+    const rest = data.subarray(eol + 2);
+    if (line.startsWith('$EOF:') && line.length === 5 + EOF_MARK_LEN) {
+      this.eofMark = Buffer.from(line.slice(5), 'latin1');
+      this.diskless = true;
+    } else if (/^\$\d+$/.test(line)) {
+      this.rdbSize = Number(line.slice(1));
+    } else if (line.startsWith('-')) {
+      throw new ReplicationError('REFUSED', `${this.opts.host}:${this.opts.port}: the master failed the full sync: ${line.slice(1)}`);
+    } else {
+      throw this.badHeader(data);
+    }
+    this.state = 'rdb';
+    this.emit('rdb-begin', { size: this.rdbSize, diskless: this.diskless });
+    if (rest.length > 0) this.rdbData(rest);
+  }
+
+  private badHeader(data: Buffer): ReplicationError {
+    return new ReplicationError('PROTOCOL', `${this.opts.host}:${this.opts.port}: expected the RDB header ($<length> or $EOF:<mark>) but got ${JSON.stringify(data.toString('latin1', 0, 40))}`);
+  }
+
+  private rdbData(chunk: Buffer): void {
+    if (this.eofMark === null) {
+      const size = this.rdbSize as number;
+      const n = Math.min(chunk.length, size - this.rdbReceived);
+      if (n > 0) this.opts.onRecord({ kind: 'rdb', data: chunk.subarray(0, n) });
+      this.rdbReceived += n;
+      if (this.rdbReceived === size) this.rdbDone(chunk.subarray(n));
+      return;
+    }
+    // Diskless: the end is a 40-byte mark, so the last 40 bytes are held back until more
+    // data shows they were not it.
+    const data = this.eofTail.length ? Buffer.concat([this.eofTail, chunk]) : chunk;
+    const at = data.indexOf(this.eofMark);
+    if (at >= 0) {
+      if (at > 0) this.opts.onRecord({ kind: 'rdb', data: data.subarray(0, at) });
+      this.rdbReceived += at;
+      this.eofTail = Buffer.alloc(0);
+      this.rdbDone(data.subarray(at + EOF_MARK_LEN));
+      return;
+    }
+    const keep = Math.min(EOF_MARK_LEN - 1, data.length);
+    const pass = data.length - keep;
+    if (pass > 0) this.opts.onRecord({ kind: 'rdb', data: data.subarray(0, pass) });
+    this.rdbReceived += pass;
+    this.eofTail = Buffer.from(data.subarray(pass));
+  }
+
+  private rdbDone(rest: Buffer): void {
+    this.opts.onRecord({ kind: 'rdb-end', size: this.rdbReceived });
+    this.state = 'streaming';
+    this.emit('rdb-end', this.rdbReceived);
+    // A diskless master starts the stream only after the replica's first ACK.
+    this.sendAck(this.position?.offset ?? 0);
+    if (rest.length > 0) this.streamData(rest);
+  }
+
+  private streamData(chunk: Buffer): void {
+    const pos = this.position as ReplPosition;
+    this.opts.onRecord({ kind: 'stream', data: chunk });
+    const before = pos.offset;
+    pos.offset += chunk.length;
+    // GETACK asks for an ACK now (WAIT, failover); it is answered with the offset before it,
+    // as Redis does.
+    const hay = this.getackTail.length ? Buffer.concat([this.getackTail, chunk]) : chunk;
+    const at = hay.indexOf(GETACK);
+    if (at >= 0) this.sendAck(before - this.getackTail.length + at);
+    this.getackTail = Buffer.from(hay.subarray(Math.max(0, hay.length - (GETACK.length - 1))));
+  }
+
+  /** ACKs once a second while streaming (the master's repl-timeout needs them), and detects silence. */
+  private startWatchdog(): void {
+    this.watchdog = setInterval(() => {
+      if (Date.now() - this.lastData > this.opts.idleTimeoutMs) {
+        this.fail(new ReplicationError('TIMEOUT', `${this.opts.host}:${this.opts.port}: no data from the master for ${this.opts.idleTimeoutMs} ms (${this.where()})`));
+        return;
+      }
+      if (this.state === 'streaming') this.sendAck(this.position?.offset ?? 0);
+    }, this.opts.ackIntervalMs);
+    this.watchdog.unref();
+  }
+
+  private sendAck(offset: number): void {
+    this.send(['REPLCONF', 'ACK', offset]);
+  }
+}

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import type Redis from 'ioredis';
+import type { CommandOp, KeyOp, Operation } from '../lib/ops/operation';
+import { ReplicationDecoder } from '../lib/replication/decoder';
+import { ReplicationError } from '../lib/replication/errors';
+import { ReplicaLink, type ReplPosition } from '../lib/replication/link';
+import { startRedis, type RedisServer } from './harness';
+
+/** A link feeding a decoder directly (no spool): the ops arrive in `ops`. */
+function linkTo(server: RedisServer, decoder: ReplicationDecoder, ops: Operation[], position: ReplPosition | null, extra: Partial<ConstructorParameters<typeof ReplicaLink>[0]> = {}): ReplicaLink {
+  return new ReplicaLink({
+    host: server.host,
+    port: server.port,
+    position,
+    onRecord: (r) => {
+      for (const op of decoder.push(r)) ops.push(op);
+    },
+    ...extra,
+  });
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function masterOffset(c: Redis): Promise<number> {
+  return Number(/master_repl_offset:(\d+)/.exec(await c.info('replication'))?.[1]);
+}
+
+const commands = (ops: Operation[]): CommandOp[] => ops.filter((o): o is CommandOp => o.kind === 'command');
+
+for (const diskless of [false, true]) {
+  describe(`replica link, ${diskless ? 'diskless' : 'disk-based'} full sync (redis 7.0)`, function () {
+    this.timeout(60_000);
+    let server: RedisServer;
+    let c: Redis;
+    before(async () => {
+      server = await startRedis({ config: { 'repl-diskless-sync': diskless ? 'yes' : 'no' } });
+      c = server.client();
+    });
+    after(() => server.stop());
+
+    it('receives the snapshot, then every write with its exact offset; resumes with +CONTINUE after CLIENT KILL', async () => {
+      await c.set('a', '1');
+      await c.rpush('l', 'x', 'y');
+      await c.select(5);
+      await c.hset('h', 'f', 'v');
+      await c.select(0);
+      const decoder = new ReplicationDecoder({ shard: 'test' });
+      const ops: Operation[] = [];
+      const link = linkTo(server, decoder, ops, null);
+      await link.start();
+      await until(() => ops.some((o) => o.kind === 'snapshot-end'), 'the snapshot');
+      assert.equal(link.diskless, diskless);
+      const keys = ops.filter((o): o is KeyOp => o.kind === 'key');
+      assert.deepEqual(keys.map((k) => `${k.db}:${k.key}`).sort(), ['0:a', '0:l', '5:h']);
+      assert.ok(keys.every((k) => k.raw !== null && k.rdbVersion === 10 && k.shard === 'test'));
+
+      for (let i = 0; i < 100; i++) await c.incr('n');
+      await c.multi().rpush('q', 'a').incr('n').exec();
+      await c.select(3);
+      await c.set('in3', 'v');
+      await c.select(0);
+      const expected = await masterOffset(c);
+      await until(() => decoder.position?.offset === expected, `offset ${expected}`);
+      const cmds = commands(ops);
+      assert.equal(cmds.filter((o) => o.name === 'INCR').length, 101);
+      const tx = cmds.filter((o) => o.tx !== 0);
+      assert.deepEqual(tx.map((o) => o.name), ['MULTI', 'RPUSH', 'INCR', 'EXEC']);
+      assert.equal(new Set(tx.map((o) => o.tx)).size, 1);
+      const set3 = cmds.find((o) => o.name === 'SET' && o.args[0].toString() === 'in3');
+      assert.equal(set3?.db, 3);
+      assert.deepEqual(set3?.keys, [0]);
+      assert.ok(!cmds.some((o) => o.name === 'PING' || o.name === 'REPLCONF' || o.name === 'SELECT'));
+      for (let i = 1; i < cmds.length; i++) assert.ok(cmds[i].offset > cmds[i - 1].offset, 'offsets grow');
+
+      // the master drops us; a new link continues from the same position, nothing lost or doubled
+      const closed = new Promise<ReplicationError | null>((r) => link.once('close', r));
+      await c.client('KILL', 'TYPE', 'replica');
+      const err = await closed;
+      assert.equal(err?.code, 'CLOSED');
+      assert.ok(err?.retryable);
+      for (let i = 0; i < 50; i++) await c.incr('n');
+      const again = linkTo(server, decoder, ops, { ...(link.position as ReplPosition) });
+      let continued = false;
+      again.once('continue', () => (continued = true));
+      await again.start();
+      assert.ok(continued, '+CONTINUE, not a full resync');
+      const expected2 = await masterOffset(c);
+      await until(() => decoder.position?.offset === expected2, `offset ${expected2}`);
+      assert.equal(commands(ops).filter((o) => o.name === 'INCR').length, 151);
+      assert.equal(Number(await c.get('n')), 151);
+      await again.close();
+    });
+  });
+}
+
+describe('replica link errors', function () {
+  this.timeout(30_000);
+
+  it('names a wrong password as an AUTH error that a retry cannot cure', async () => {
+    const server = await startRedis({ config: { requirepass: 'secret' } });
+    try {
+      const link = new ReplicaLink({ host: server.host, port: server.port, password: 'wrong', position: null, onRecord: () => {} });
+      await assert.rejects(link.start(), (e: unknown) => e instanceof ReplicationError && e.code === 'AUTH' && !e.retryable && /authentication/.test(e.message));
+      const noPass = new ReplicaLink({ host: server.host, port: server.port, position: null, onRecord: () => {} });
+      await assert.rejects(noPass.start(), (e: unknown) => e instanceof ReplicationError && e.code === 'AUTH' && /NOAUTH/.test(e.message));
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('names the missing permission of an ACL user that may not replicate', async () => {
+    const server = await startRedis();
+    try {
+      await server.client().call('ACL', 'SETUSER', 'reader', 'on', '>pw', '~*', '+@read', '+ping', '+auth');
+      const link = new ReplicaLink({ host: server.host, port: server.port, username: 'reader', password: 'pw', position: null, onRecord: () => {} });
+      await assert.rejects(link.start(), (e: unknown) => e instanceof ReplicationError && e.code === 'NOPERM' && /replconf|psync/i.test(e.message));
+      // with exactly what a replica needs, it works
+      await server.client().call('ACL', 'SETUSER', 'repl', 'on', '>pw', '+psync', '+replconf', '+ping');
+      const ok = new ReplicaLink({ host: server.host, port: server.port, username: 'repl', password: 'pw', position: null, onRecord: () => {} });
+      await ok.start();
+      await ok.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('reports a refused connection as a retryable CONNECT error', async () => {
+    const server = await startRedis();
+    const port = server.port;
+    await server.stop();
+    const link = new ReplicaLink({ host: '127.0.0.1', port, position: null, onRecord: () => {} });
+    await assert.rejects(link.start(), (e: unknown) => e instanceof ReplicationError && e.code === 'CONNECT' && e.retryable);
+  });
+});
