@@ -81,7 +81,21 @@ describe('RDB conformance with the fixtures of Redis 2.8 to 8.0', () => {
     });
   }
 
+  for (const fx of fixtures) {
+    it(`${fx.release}/${fx.name}.rdb without decoding (raw bytes only) decodes later to exactly its JSON`, () => {
+      const data = readFileSync(fx.rdbPath);
+      const events = new RdbParser({ decodeValues: false }).push(data);
+      assert.ok(events.every((e) => e.kind !== 'key' || e.chunk !== null || (e.value === null && e.raw !== null) || e.type === 'stream' || e.type === 'module'));
+      assertMatches(parseInChunks(data, 3, { decodeValues: false }), fx.expected);
+    });
+  }
+
   for (const fx of fixtures.filter((f) => f.name.startsWith('all-types'))) {
+    it(`${fx.release}/${fx.name}.rdb without decoding still chunks big keys`, () => {
+      const data = readFileSync(fx.rdbPath);
+      assertMatches(parseInChunks(data, 11, { decodeValues: false, bigKeyBytes: 700 }), fx.expected);
+    });
+
     it(`${fx.release}/${fx.name}.rdb gives the same content when big keys come in chunks`, () => {
       const data = readFileSync(fx.rdbPath);
       const chunkedEvents = new RdbParser({ bigKeyBytes: 512 }).push(data);

@@ -6,6 +6,7 @@ import { RdbError } from '../lib/rdb/errors';
 import type { RdbKey } from '../lib/rdb/events';
 import { jsonBytes } from '../lib/rdb/json';
 import { RdbParser } from '../lib/rdb/parser';
+import type { KeyValue } from '../lib/rdb/types';
 import { startRedis, type RedisServer } from './harness';
 import { listRdbFixtures, type ExpectedKey } from './support/fixtures';
 import { readKey, readKeyspace, type LiveKey } from './support/keyspace';
@@ -140,7 +141,7 @@ describe('DUMP payloads against a live redis-server 7.0', function () {
 });
 
 /** A parsed DUMP value in the shape readKey gives, for comparison. */
-function dumpAsLive(k: RdbKey): LiveKey {
+function dumpAsLive(k: RdbKey & KeyValue): LiveKey {
   const byName = (a: { name: string }, b: { name: string }): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   switch (k.type) {
     case 'string':

@@ -80,7 +80,7 @@ for (const diskless of [false, true]) {
 
       // the master drops us; a new link continues from the same position, nothing lost or doubled
       const closed = new Promise<ReplicationError | null>((r) => link.once('close', r));
-      await c.client('KILL', 'TYPE', 'replica');
+      await c.call('CLIENT', 'KILL', 'TYPE', 'replica');
       const err = await closed;
       assert.equal(err?.code, 'CLOSED');
       assert.ok(err?.retryable);

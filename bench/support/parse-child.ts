@@ -59,7 +59,7 @@ async function main(): Promise<void> {
     if (ev.kind === 'key') {
       if (ev.chunk !== null) chunkEvents++;
       if (ev.chunk === null || ev.chunk.last) keys++;
-      if (ev.type === 'hash') {
+      if (ev.type === 'hash' && ev.value !== null) {
         fields += ev.value.length;
         if (ev.value.length > maxFieldsPerEvent) maxFieldsPerEvent = ev.value.length;
       }

@@ -1,6 +1,7 @@
 import { Crc64 } from './crc64';
 import { RdbError } from './errors';
 import type { RdbKey } from './events';
+import type { KeyValue } from './types';
 import { RdbParser } from './parser';
 
 /**
@@ -19,7 +20,7 @@ export function buildDumpPayload(rdbType: number, raw: Buffer, rdbVersion: numbe
 }
 
 /** Decodes a DUMP payload (checksum and version verified) into a key event with an empty key. */
-export function parseDumpPayload(payload: Buffer): RdbKey & { rdbVersion: number } {
+export function parseDumpPayload(payload: Buffer): RdbKey & KeyValue & { rdbVersion: number } {
   if (payload.length < 11) throw new RdbError('TRUNCATED', payload.length, `a DUMP payload has at least 11 bytes, this one ${payload.length}`);
   const body = payload.subarray(0, payload.length - 10);
   const stored = payload.subarray(payload.length - 8);
@@ -30,5 +31,6 @@ export function parseDumpPayload(payload: Buffer): RdbKey & { rdbVersion: number
   }
   const rdbVersion = payload.readUInt16LE(payload.length - 10);
   if (rdbVersion < 1 || rdbVersion > 12) throw new RdbError('BAD_VERSION', payload.length - 10, `DUMP payload RDB version ${rdbVersion} is not one of 1 to 12`);
-  return { ...RdbParser.forDumpValue(rdbVersion).parseValueBody(body), rdbVersion };
+  const key = RdbParser.forDumpValue(rdbVersion).parseValue(body[0], body.subarray(1)) as RdbKey & KeyValue;
+  return { ...key, rdbVersion };
 }

@@ -1,13 +1,13 @@
-import type { KeyValue } from './types';
+import type { KeyValue, ValueKind } from './types';
 
 /**
  * One key of the snapshot. A key whose serialized value is larger than the parser's
  * `bigKeyBytes` comes out as several events with `chunk` set, each holding a slice of the
  * elements (or of the string), in order; only the last chunk of a stream holds its metadata
  * and consumer groups. Buffers are slices of the bytes that were pushed: never mutate
- * a pushed chunk afterwards.
+ * a pushed chunk afterwards. `value` is null for a whole key parsed with decodeValues off.
  */
-export type RdbKey = KeyValue & {
+export type RdbKey = (KeyValue | { type: ValueKind; value: null }) & {
   kind: 'key';
   db: number;
   key: Buffer;

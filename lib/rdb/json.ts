@@ -1,5 +1,9 @@
 import calculateSlot from 'cluster-key-slot';
 import type { RdbEvent, RdbKey } from './events';
+import { decodeRawValue, isDecoded } from './parser';
+import type { KeyValue } from './types';
+
+type Decoded = RdbKey & KeyValue;
 import type { StreamGroup, StreamValue } from './types';
 
 /**
@@ -60,7 +64,7 @@ export class RdbJsonBuilder {
   private readonly doc: RdbJson = { redis_version: null, rdb_version: 0, databases: {}, functions: [] };
   private hasSlotInfo = false;
   /** Collected parts of keys that came in chunks, by db + key. */
-  private readonly partial = new Map<string, RdbKey[]>();
+  private readonly partial = new Map<string, Decoded[]>();
 
   add(ev: RdbEvent): void {
     switch (ev.kind) {
@@ -90,12 +94,16 @@ export class RdbJsonBuilder {
   }
 
   private addKey(ev: RdbKey): void {
+    if (!isDecoded(ev)) {
+      this.put(ev, [{ ...ev, ...decodeRawValue(ev.rdbType, ev.raw as Buffer, this.doc.rdb_version) }]);
+      return;
+    }
     if (ev.chunk === null) {
       this.put(ev, [ev]);
       return;
     }
     const id = `${ev.db}:${ev.key.toString('hex')}`;
-    const parts = this.partial.get(id) ?? [];
+    const parts: Decoded[] = this.partial.get(id) ?? [];
     parts.push(ev);
     if (!ev.chunk.last) {
       this.partial.set(id, parts);
@@ -105,7 +113,7 @@ export class RdbJsonBuilder {
     this.put(ev, parts);
   }
 
-  private put(ev: RdbKey, parts: RdbKey[]): void {
+  private put(ev: RdbKey, parts: Decoded[]): void {
     const db = (this.doc.databases[String(ev.db)] ??= {});
     const out: JsonKey = { type: ev.type, expire_ms: ev.expireMs, value: jsonValue(parts) };
     if (ev.type === 'hash' && this.doc.rdb_version >= 12) {
@@ -120,7 +128,7 @@ export class RdbJsonBuilder {
   }
 }
 
-function jsonValue(parts: RdbKey[]): unknown {
+function jsonValue(parts: Decoded[]): unknown {
   const first = parts[0];
   switch (first.type) {
     case 'string':

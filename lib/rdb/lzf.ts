@@ -71,6 +71,10 @@ export function lzfDecompress(input: Uint8Array, outLen: number, baseOffset = 0)
       if (len >= 32 && dist >= len) {
         out.copyWithin(op, ref, ref + len);
         op += len;
+      } else if (dist === 1 && len >= 16) {
+        // a run of one byte, as in padding: how LZF compresses it
+        out.fill(out[ref], op, op + len);
+        op += len;
       } else {
         for (let k = 0; k < len; k++) out[op++] = out[ref++];
       }

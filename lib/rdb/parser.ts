@@ -6,7 +6,7 @@ import { decodeListpack } from './listpack';
 import { lzfDecompress } from './lzf';
 import { decodeModuleValue, moduleNameFromId } from './module';
 import { decodeStreamNode, readStreamTail, type StreamTail } from './stream';
-import { RdbType, type HashFieldExpire, type KeyValue, type StreamEntry } from './types';
+import { RdbType, type HashFieldExpire, type KeyValue, type StreamEntry, type ValueKind } from './types';
 import { decodeZiplist } from './ziplist';
 import { decodeZipmap } from './zipmap';
 
@@ -20,6 +20,12 @@ export interface RdbParserOptions {
   maxStringBytes?: number;
   /** Bytes after the EOF opcode (and checksum) are kept in `trailing` instead of an error. */
   allowTrailingData?: boolean;
+  /**
+   * Decode every value (default). When false, a whole key carries only its `raw` bytes
+   * (`value` is null; decode later with decodeRawValue if needed), which is several times
+   * faster: enough for a RESTORE-based copy. Chunked keys are always decoded.
+   */
+  decodeValues?: boolean;
 }
 
 /** Thrown (never escapes) when the buffered bytes end inside an atomic read. */
@@ -41,6 +47,11 @@ const OP_EOF = 255;
 const MAX_RDB_VERSION = 12;
 const LZF_MAX_RATIO = 100; // LZF cannot expand more than ~88x; a larger claim is corrupt
 const EMPTY = Buffer.alloc(0);
+/** Shared placeholders: a key only gets its own arrays when it is a collection being decoded. */
+const NONE: Buffer[] = [];
+const NO_SCORES: number[] = [];
+const NO_EXPIRES: HashFieldExpire[] = [];
+const NO_ENTRIES: StreamEntry[] = [];
 /** Large pending items are retried only after the buffer doubles, keeping re-parsing linear. */
 const RETRY_DOUBLING_FROM = 1 << 20;
 /** A big string is forwarded in pieces of at least this size (or its remainder). */
@@ -75,6 +86,8 @@ interface KeyCtx {
   remaining: number;
   total: number;
   minExpire: number;
+  /** False while a key is only walked for its extent (see decodeValues). */
+  decode: boolean;
   chunked: boolean;
   chunkIndex: number;
   chunkStart: number;
@@ -136,6 +149,7 @@ export class RdbParser {
   private readonly bigKeyBytes: number;
   private readonly maxStringBytes: number;
   private readonly allowTrailingData: boolean;
+  private readonly decodeValues: boolean;
 
   private buf: Buffer = EMPTY;
   /** Whether `buf` is our own allocation (so its spare tail may be written). */
@@ -161,9 +175,10 @@ export class RdbParser {
   private events: RdbEvent[] = [];
 
   constructor(opts: RdbParserOptions = {}) {
-    this.bigKeyBytes = opts.bigKeyBytes ?? 8 * 1024 * 1024;
+    this.bigKeyBytes = opts.bigKeyBytes ?? 1024 * 1024;
     this.maxStringBytes = opts.maxStringBytes ?? 512 * 1024 * 1024;
     this.allowTrailingData = opts.allowTrailingData ?? false;
+    this.decodeValues = opts.decodeValues ?? true;
   }
 
   /** Parses the DUMP-payload form of a value: type byte, value, 2-byte version, CRC64. */
@@ -209,15 +224,14 @@ export class RdbParser {
     return out;
   }
 
-  /** Parses one value given as type byte + serialized value (a DUMP payload's body). */
-  parseValueBody(body: Buffer): RdbKey {
-    this.append(body);
-    if (this.end === 0) throw new RdbError('TRUNCATED', 0, 'the payload is empty');
-    this.beginValue(this.u8(), 0, () => EMPTY);
+  /** Parses one value given as its type byte and serialized bytes (a DUMP payload's body). */
+  parseValue(rdbType: number, raw: Buffer): RdbKey {
+    this.append(raw);
+    this.beginValue(rdbType, 0, () => EMPTY);
     this.run();
     const ev = this.events;
     this.events = [];
-    if (!this.done) throw new RdbError('TRUNCATED', this.base + this.end, `the payload ended ${this.where()}`);
+    if (!this.done) throw new RdbError('TRUNCATED', this.base + this.end, `the value ended ${this.where()}`);
     if (this.pos !== this.end) throw new RdbError('TRAILING_DATA', this.base + this.pos, `${this.end - this.pos} bytes follow the value`);
     return ev[0] as RdbKey;
   }
@@ -402,6 +416,33 @@ export class RdbParser {
     const n = this.len();
     if (n > this.maxStringBytes) throw new RdbError('BAD_LENGTH', at, `string of ${n} bytes exceeds the ${this.maxStringBytes}-byte limit`);
     return this.bytes(n);
+  }
+
+  /** Steps over a string without making a Buffer of it (or decompressing it). */
+  private skipStr(): void {
+    const at = this.base + this.pos;
+    const b = this.u8();
+    if (b >> 6 === 3) {
+      const enc = b & 0x3f;
+      if (enc === 3) {
+        const clen = this.len();
+        this.len();
+        this.need(clen);
+        this.pos += clen;
+      } else if (enc <= 2) {
+        const n = 1 << enc;
+        this.need(n);
+        this.pos += n;
+      } else {
+        throw new RdbError('BAD_ENCODING', at, `unknown string encoding ${enc}`);
+      }
+      return;
+    }
+    this.pos--;
+    const n = this.len();
+    if (n > this.maxStringBytes) throw new RdbError('BAD_LENGTH', at, `string of ${n} bytes exceeds the ${this.maxStringBytes}-byte limit`);
+    this.need(n);
+    this.pos += n;
   }
 
   private encodedStr(enc: number, at: number): Buffer {
@@ -594,13 +635,14 @@ export class RdbParser {
       remaining: 0,
       total: 0,
       minExpire: 0,
+      decode: this.decodeValues,
       chunked: false,
       chunkIndex: 0,
       chunkStart: this.base + this.pos,
-      items: [],
-      scores: [],
-      fieldExpires: [],
-      entries: [],
+      items: NONE,
+      scores: NO_SCORES,
+      fieldExpires: NO_EXPIRES,
+      entries: NO_ENTRIES,
     };
     this.expireMs = this.idleSeconds = this.lfuFreq = null;
     this.state = State.Value;
@@ -640,13 +682,57 @@ export class RdbParser {
       if (type === RdbType.HASH_METADATA) k.minExpire = this.int64le();
       k.total = k.remaining = this.len();
       k.phase = Phase.Elements;
+      if (k.decode) this.freshArrays(k);
     } else {
-      this.element(k, type);
+      if (k.decode) this.element(k, type);
+      else this.skipElement(type);
       k.remaining--;
     }
     if (k.remaining > 0) this.maybeChunk(k);
+    else if (!k.decode && k.total > 0) this.emitRaw(k);
     else if (k.chunked || k.total > 0) this.emitKey(k, true);
     else this.endKey(); // Redis skips an empty collection on load; so do we
+  }
+
+  private freshArrays(k: KeyCtx): void {
+    k.items = [];
+    if (k.rdbType === RdbType.ZSET || k.rdbType === RdbType.ZSET_2) k.scores = [];
+    if (k.rdbType === RdbType.HASH_METADATA || k.rdbType === RdbType.HASH_METADATA_PRE_GA) k.fieldExpires = [];
+  }
+
+  private skipElement(type: number): void {
+    switch (type) {
+      case RdbType.ZSET: {
+        this.skipStr();
+        const n = this.u8(); // 253-255: NaN, +inf, -inf, with no text
+        if (n < 253) {
+          this.need(n);
+          this.pos += n;
+        }
+        return;
+      }
+      case RdbType.ZSET_2:
+        this.skipStr();
+        this.need(8);
+        this.pos += 8;
+        return;
+      case RdbType.HASH:
+        this.skipStr();
+        this.skipStr();
+        return;
+      case RdbType.HASH_METADATA:
+      case RdbType.HASH_METADATA_PRE_GA:
+        this.len();
+        this.skipStr();
+        this.skipStr();
+        return;
+      case RdbType.LIST_QUICKLIST_2:
+        this.len();
+        this.skipStr();
+        return;
+      default:
+        this.skipStr();
+    }
   }
 
   /**
@@ -734,7 +820,18 @@ export class RdbParser {
         this.state = State.StringStream;
         return;
       }
-      this.emitWhole(k, { type: 'string', value: this.bytes(n) });
+      if (k.decode) this.emitWhole(k, { type: 'string', value: this.bytes(n) });
+      else {
+        this.need(n);
+        this.pos += n;
+        this.emitRaw(k);
+      }
+      return;
+    }
+    if (!k.decode) {
+      this.pos--;
+      this.skipStr();
+      this.emitRaw(k);
       return;
     }
     this.emitWhole(k, { type: 'string', value: this.encodedStr(b & 0x3f, at) });
@@ -757,6 +854,11 @@ export class RdbParser {
   private blobValue(k: KeyCtx): void {
     const type = k.rdbType;
     if (type === RdbType.HASH_LISTPACK_EX) this.int64le(); // min field expire: derivable, not needed
+    if (!k.decode) {
+      this.skipStr();
+      this.emitRaw(k);
+      return;
+    }
     const blobAt = this.blobOffset();
     const blob = this.str();
     switch (type) {
@@ -804,6 +906,7 @@ export class RdbParser {
     if (k.phase === Phase.Start) {
       k.total = k.remaining = this.len();
       k.phase = k.remaining === 0 ? Phase.StreamTail : Phase.Elements;
+      k.entries = [];
       return;
     }
     if (k.phase === Phase.Elements) {
@@ -827,9 +930,23 @@ export class RdbParser {
   private maybeChunk(k: KeyCtx): void {
     const now = this.base + this.pos;
     if (now - k.chunkStart < this.bigKeyBytes) return;
+    if (!k.decode) {
+      // Too big for one RESTORE after all: walk it again from its start, decoding, to
+      // chunk it. Its bytes are still buffered, as an unchunked key pins them.
+      k.decode = true;
+      k.phase = Phase.Start;
+      this.pos = k.valueStart - this.base;
+      return;
+    }
     k.chunked = true;
     this.emitKey(k, false);
     k.chunkStart = now;
+  }
+
+  /** A whole key, not decoded: its raw bytes only. */
+  private emitRaw(k: KeyCtx): void {
+    this.events.push(keyEvent(k, KIND_BY_TYPE[k.rdbType], null, null, this.rawOf(k), null));
+    this.endKey();
   }
 
   private emitWhole(k: KeyCtx, v: KeyValue): void {
@@ -874,19 +991,7 @@ export class RdbParser {
   }
 
   private pushKey(k: KeyCtx, v: KeyValue, raw: Buffer | null, chunk: RdbKey['chunk']): void {
-    this.events.push({
-      kind: 'key',
-      db: k.db,
-      key: k.key,
-      rdbType: k.rdbType,
-      expireMs: k.expireMs,
-      idleSeconds: k.idleSeconds,
-      lfuFreq: k.lfuFreq,
-      raw,
-      chunk,
-      offset: k.offset,
-      ...v,
-    } as RdbKey);
+    this.events.push(keyEvent(k, v.type, v.value, v.type === 'hash' ? v.fieldExpires : null, raw, chunk));
   }
 
   private endKey(): void {
@@ -910,6 +1015,35 @@ function pairsWithScores(flat: Buffer[], at: number): Array<[Buffer, number]> {
   const out: Array<[Buffer, number]> = new Array(flat.length / 2);
   for (let i = 0; i < flat.length; i += 2) out[i / 2] = [flat[i], parseScore(flat[i + 1], at)];
   return out;
+}
+
+/** Decodes the value of a key that was parsed with decodeValues off. */
+export function decodeRawValue(rdbType: number, raw: Buffer, rdbVersion: number): KeyValue {
+  return RdbParser.forDumpValue(rdbVersion).parseValue(rdbType, raw) as KeyValue;
+}
+
+/** Whether a key event carries its decoded value. */
+export function isDecoded(k: RdbKey): k is RdbKey & KeyValue {
+  return k.value !== null;
+}
+
+/** Every key event has the same shape (one hidden class), `fieldExpires` included. */
+function keyEvent(k: KeyCtx, type: ValueKind, value: KeyValue['value'] | null, fieldExpires: HashFieldExpire[] | null, raw: Buffer | null, chunk: RdbKey['chunk']): RdbKey {
+  return {
+    kind: 'key',
+    db: k.db,
+    key: k.key,
+    type,
+    value,
+    fieldExpires: fieldExpires ?? NO_EXPIRES,
+    rdbType: k.rdbType,
+    expireMs: k.expireMs,
+    idleSeconds: k.idleSeconds,
+    lfuFreq: k.lfuFreq,
+    raw,
+    chunk,
+    offset: k.offset,
+  } as RdbKey;
 }
 
 /** HASH_LISTPACK_EX(_PRE_GA) holds field, value, absolute TTL (0 = none) triplets. */
