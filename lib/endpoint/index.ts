@@ -1,0 +1,26 @@
+export {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  describeEndpoint,
+  formatHostPort,
+  parseSeeds,
+  readEndpointSettings,
+  resolveAuth,
+  validateEndpointConfig,
+  type AuthPair,
+  type ClusterEndpointConfig,
+  type EndpointConfig,
+  type EndpointCredentials,
+  type EndpointSettings,
+  type EndpointTls,
+  type HostPort,
+  type StandaloneEndpointConfig,
+} from './config';
+export { createClient, toIoRedisOptions, toSocketOptions, type IoRedisTarget, type SocketOptions } from './client';
+export {
+  DEFAULT_CLOSE_TIMEOUT_MS,
+  SharedConnections,
+  closeClient,
+  type ClosableClient,
+  type EndpointHandle,
+  type EndpointUser,
+} from './shared';

@@ -1,0 +1,200 @@
+/**
+ * Node-RED node tests: node-red-node-test-helper running the installed node-red, loading the
+ * BUILT nodes from dist/ (the .js beside its .html and locales, as the published package has
+ * them). `npm test` builds first; a single test file run on its own needs `npm run build`.
+ *
+ *   before(startNodeRed); after(stopNodeRed); afterEach(unloadFlow);
+ *   await loadFlow([builtNode('redis-endpoint')], [{ id: 'e1', type: 'redis-endpoint', ... }], { e1: { password: 'x' } });
+ *
+ * editorDefinition(type) runs the editor half (the .html's registerType) outside a browser, so
+ * its validators and label can be tested too.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import vm from 'node:vm';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const MODULE_NAME = 'node-red-contrib-redis-sync';
+
+/** One node of a flow as stored in flows.json. */
+export interface FlowNode {
+  id: string;
+  type: string;
+  z?: string;
+  name?: string;
+  wires?: string[][];
+  [property: string]: unknown;
+}
+
+/** Credentials by node id, as flows_cred.json holds them (decrypted). */
+export type FlowCredentials = Record<string, Record<string, string>>;
+
+/** A node module's export: the `function (RED) {...}` that registers its types. */
+export type NodeModule = (RED: NodeApiStub) => void | Promise<void>;
+
+/** The parts of the RED object the helper hands to node modules that this file touches. */
+interface NodeApiStub {
+  _: (key: string, substitutions?: Record<string, unknown>) => string;
+}
+
+// The helper ships no types: these are the methods used here, as in its index.js (0.3.x).
+interface TestHelper {
+  init(runtimePath: string, userSettings?: object): void;
+  load(nodes: NodeModule[], flow: FlowNode[], credentials?: FlowCredentials): Promise<void>;
+  unload(): Promise<void>;
+  startServer(): Promise<void>;
+  stopServer(): Promise<void>;
+  getNode(id: string): unknown;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- an untyped CommonJS package, typed by TestHelper
+export const helper = require('node-red-node-test-helper') as TestHelper;
+
+let initialised = false;
+
+/** Initialises the helper with the node-red installed here and starts its HTTP server. */
+export async function startNodeRed(): Promise<void> {
+  if (!initialised) {
+    helper.init(require.resolve('node-red'));
+    initialised = true;
+  }
+  await helper.startServer();
+}
+
+export async function stopNodeRed(): Promise<void> {
+  await helper.unload();
+  await helper.stopServer();
+}
+
+/** Loads and starts a flow; resolves once every node's constructor has run. */
+export function loadFlow(nodes: NodeModule[], flow: FlowNode[], credentials: FlowCredentials = {}): Promise<void> {
+  return helper.load(nodes, flow, credentials);
+}
+
+/** Stops the running flow (every node's close handler has finished when it resolves). */
+export function unloadFlow(): Promise<void> {
+  return helper.unload();
+}
+
+/** A node of the running flow, typed as the test expects; throws when there is none. */
+export function getNode<T>(id: string): T {
+  const node = helper.getNode(id);
+  if (node === null || node === undefined) throw new Error(`no node "${id}" in the running flow`);
+  return node as T;
+}
+
+/**
+ * The built node module for a type from dist/nodes/<type>/<type>.js. Its RED._ translates
+ * with the built en-US catalog (the helper's own RED._ returns keys unchanged), so tests see
+ * the messages users see, and a key missing from the catalog fails loudly.
+ */
+export function builtNode(type: string): NodeModule {
+  const file = path.join(ROOT, 'dist', 'nodes', type, `${type}.js`);
+  if (!existsSync(file)) {
+    throw new Error(`${path.relative(ROOT, file)} is missing: Node-RED tests load the built package, run \`npm run build\` first`);
+  }
+  // Only the node's own sources are compared: lib/ changes under parallel work would make this flaky.
+  const source = path.join(ROOT, 'nodes', type);
+  const newest = newestMtime(source);
+  if (newest > statSync(file).mtimeMs) {
+    throw new Error(`${path.relative(ROOT, file)} is older than ${path.relative(ROOT, source)}/: run \`npm run build\``);
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the path is only known at run time
+  const mod = require(file) as NodeModule;
+  const translate = messages(type);
+  // The helper hands one RED object to every module of a flow: each gets its own _ on top.
+  return (RED) => mod(Object.create(RED, { _: { value: translate } }) as NodeApiStub);
+}
+
+/**
+ * Polls until predicate returns a truthy value and resolves with it; rejects after timeoutMs
+ * naming `what`, with the last error the predicate threw, if any.
+ */
+export async function waitFor<T>(
+  predicate: () => T | Promise<T>,
+  timeoutMs = 5000,
+  what = 'the condition',
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await predicate();
+      if (value) return value as NonNullable<T>;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      const cause = lastError === undefined ? '' : ` (last error: ${(lastError as Error).message})`;
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${cause}`);
+    }
+    await sleep(20);
+  }
+}
+
+export type Translate = (key: string, substitutions?: Record<string, unknown>) => string;
+
+/**
+ * Node-RED's message lookup for a type, from its built en-US catalog: keys of its own, bare
+ * or namespaced ("node-red-contrib-redis-sync/<type>:..."), with __name__ substituted as
+ * Node-RED's i18next does. Throws for a key the catalog lacks.
+ */
+export function messages(type: string): Translate {
+  const catalogFile = path.join(ROOT, 'dist', 'nodes', type, 'locales', 'en-US', `${type}.json`);
+  const catalog: unknown = existsSync(catalogFile) ? JSON.parse(readFileSync(catalogFile, 'utf8')) : {};
+  const ownPrefix = `${MODULE_NAME}/${type}:`;
+  return (key, substitutions = {}) => {
+    let local = key;
+    if (key.startsWith(ownPrefix)) local = key.slice(ownPrefix.length);
+    // Another catalog (node-red's own "node-red:common..."): not loaded here, left as the helper leaves it.
+    else if (key.includes(':')) return key;
+    const message = local.split('.').reduce<unknown>((at, part) => (at as Record<string, unknown> | undefined)?.[part], catalog);
+    if (typeof message !== 'string') throw new Error(`message "${local}" is missing from ${path.relative(ROOT, catalogFile)}`);
+    return message.replace(/__([A-Za-z0-9_]+)__/g, (whole, name: string) => (name in substitutions ? String(substitutions[name]) : whole));
+  };
+}
+
+/** A property as the editor defines it; validate returns true, or false / a message when invalid. */
+export interface EditorProperty {
+  value?: unknown;
+  type?: string;
+  validate?: (this: Record<string, unknown>, value: unknown, opt?: object) => boolean | string;
+}
+
+export interface EditorDefinition {
+  category: string;
+  defaults: Record<string, EditorProperty>;
+  credentials?: Record<string, EditorProperty>;
+  label?: string | ((this: Record<string, unknown>) => string);
+}
+
+/**
+ * What the built .html registers for the type, evaluated in a sandbox: RED._ is messages(type)
+ * and `$` finds nothing, as when no edit dialog is open (validators then read the node's own
+ * values). Call label with a node whose `_` is messages(type).
+ */
+export function editorDefinition(type: string): EditorDefinition {
+  const file = path.join(ROOT, 'dist', 'nodes', type, `${type}.html`);
+  const html = readFileSync(file, 'utf8');
+  const registered = new Map<string, EditorDefinition>();
+  const context = vm.createContext({
+    RED: { _: messages(type), nodes: { registerType: (t: string, def: EditorDefinition) => registered.set(t, def) } },
+    $: () => ({ length: 0 }),
+  });
+  for (const [, code] of html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)) {
+    vm.runInContext(code, context, { filename: file });
+  }
+  const definition = registered.get(type);
+  if (definition === undefined) throw new Error(`${path.relative(ROOT, file)} does not register "${type}"`);
+  return definition;
+}
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(full) : statSync(full).mtimeMs);
+  }
+  return newest;
+}
