@@ -10,6 +10,8 @@ export interface DecoderOptions {
   shard: string;
   /** Keys larger than this come in chunks (see RdbParser). */
   bigKeyBytes?: number;
+  /** Decode snapshot values (see RdbParser's decodeValues); raw bytes are always there. */
+  decodeValues?: boolean;
 }
 
 export type DecoderPhase = 'idle' | 'snapshot' | 'stream';
@@ -39,9 +41,12 @@ export class ReplicationDecoder {
   /** Snapshot progress: keys and RDB bytes parsed, and the size announced (null: diskless). */
   snapshotKeys = 0;
   snapshotBytes = 0;
+  /** The offset of the last full sync's snapshot, if there was one. */
+  snapshotOffset: number | null = null;
 
   private readonly shard: string;
   private readonly bigKeyBytes: number | undefined;
+  private readonly decodeValues: boolean | undefined;
   private rdb: RdbParser | null = null;
   private resp = new RespParser();
   /** Offset of the first byte the RESP parser was given. */
@@ -53,6 +58,7 @@ export class ReplicationDecoder {
   constructor(opts: DecoderOptions) {
     this.shard = opts.shard;
     this.bigKeyBytes = opts.bigKeyBytes;
+    this.decodeValues = opts.decodeValues;
   }
 
   /** Bytes received but not yet decoded into a complete command. */
@@ -65,8 +71,9 @@ export class ReplicationDecoder {
       case 'fullresync':
         this.phase = 'snapshot';
         this.position = { replid: rec.replid, offset: rec.offset };
-        this.rdb = new RdbParser({ bigKeyBytes: this.bigKeyBytes });
+        this.rdb = new RdbParser({ bigKeyBytes: this.bigKeyBytes, decodeValues: this.decodeValues });
         this.snapshotKeys = this.snapshotBytes = 0;
+        this.snapshotOffset = rec.offset;
         this.restartStream(rec.offset);
         return [{ kind: 'snapshot-begin', shard: this.shard, replid: rec.replid, offset: rec.offset }];
       case 'rdb':

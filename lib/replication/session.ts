@@ -1,0 +1,360 @@
+import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import type { Operation } from '../ops/operation';
+import { ReplicationDecoder } from './decoder';
+import { ReplicationError } from './errors';
+import { ReplicaLink, type LinkRecord, type ReplicaLinkOptions, type ReplPosition } from './link';
+import type { PositionStore } from './position';
+import { Spool, SpoolRecord, type SpoolEntry } from './spool';
+
+/** The seed service's sync modes: snapshot then stream, snapshot only, stream only. */
+export type SyncMode = 'full+incremental' | 'full' | 'incremental';
+
+export type SessionPhase = 'connecting' | 'snapshot' | 'streaming' | 'reconnecting' | 'done' | 'failed' | 'stopped';
+
+export interface ReplicaSessionOptions {
+  shard: string;
+  /** Where to connect; asked before every (re)connect, so a failover or a moved node is followed. */
+  locate: () => Promise<{ host: string; port: number }>;
+  link?: Pick<ReplicaLinkOptions, 'tls' | 'username' | 'password' | 'connectTimeoutMs' | 'listeningPort' | 'ackIntervalMs' | 'idleTimeoutMs'>;
+  /** Directory for this shard's spool (created; emptied on start and stop). */
+  spoolDir: string;
+  spoolMaxBytes?: number;
+  positions: PositionStore;
+  mode?: SyncMode;
+  decodeValues?: boolean;
+  bigKeyBytes?: number;
+  /** A batch is handed on at this many operations, this many bytes, or this long after its first operation. */
+  batchOps?: number;
+  batchBytes?: number;
+  batchLatencyMs?: number;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  /**
+   * Receives the batches in order. The next batch waits until the promise settles: this is
+   * the backpressure, the spool absorbs the rest. A rejection stops the session.
+   */
+  onBatch: (ops: Operation[], session: ReplicaSession) => Promise<void>;
+}
+
+export interface SessionProgress {
+  shard: string;
+  phase: SessionPhase;
+  node: string | null;
+  snapshot: { keys: number; bytes: number; size: number | null; percent: number | null };
+  /** Replication offset of the last operation handed on, and of the last byte received. */
+  offset: number | null;
+  received: number | null;
+  lagBytes: number;
+  /** How long the oldest byte not yet handed on has waited (0 when caught up). */
+  lagMs: number;
+  spoolBytes: number;
+  reconnects: number;
+  lastError: string | null;
+}
+
+const POSITION_SAVE_MS = 1000;
+
+function sizeOf(op: Operation): number {
+  if (op.kind === 'command') {
+    let n = 16;
+    for (const a of op.args) n += a.length;
+    return n;
+  }
+  return op.kind === 'key' ? 32 + op.key.length + (op.raw?.length ?? 0) : 16;
+}
+
+function encode(rec: LinkRecord): [number, Buffer] {
+  switch (rec.kind) {
+    case 'rdb':
+      return [SpoolRecord.RDB_DATA, rec.data];
+    case 'stream':
+      return [SpoolRecord.STREAM, rec.data];
+    case 'rdb-end':
+      return [SpoolRecord.RDB_END, Buffer.from(JSON.stringify({ size: rec.size }))];
+    case 'fullresync':
+      return [SpoolRecord.FULLRESYNC, Buffer.from(JSON.stringify({ replid: rec.replid, offset: rec.offset }))];
+    case 'continue':
+      return [SpoolRecord.CONTINUE, Buffer.from(JSON.stringify({ replid: rec.replid, offset: rec.offset }))];
+  }
+}
+
+function decode(e: SpoolEntry): LinkRecord {
+  switch (e.type) {
+    case SpoolRecord.RDB_DATA:
+      return { kind: 'rdb', data: e.data };
+    case SpoolRecord.STREAM:
+      return { kind: 'stream', data: e.data };
+    case SpoolRecord.RDB_END:
+      return { kind: 'rdb-end', ...(JSON.parse(e.data.toString()) as { size: number }) };
+    case SpoolRecord.FULLRESYNC:
+      return { kind: 'fullresync', ...(JSON.parse(e.data.toString()) as ReplPosition) };
+    case SpoolRecord.CONTINUE:
+      return { kind: 'continue', ...(JSON.parse(e.data.toString()) as ReplPosition) };
+    default:
+      throw new ReplicationError('LOCAL', `spool record of unknown type ${e.type}`);
+  }
+}
+
+/**
+ * Replicates one source shard: keeps a replica link up (reconnecting with backoff and a
+ * partial resync), spools what it receives, and hands the decoded operations on in
+ * batches at the consumer's pace. Emits 'phase', 'retry' (error, delayMs), 'full-resync'
+ * (reason), and 'end' (error | null) once, when it stops for good.
+ */
+export class ReplicaSession extends EventEmitter {
+  phase: SessionPhase = 'connecting';
+  reconnects = 0;
+  lastError: ReplicationError | null = null;
+
+  private readonly opts: ReplicaSessionOptions;
+  private readonly decoder: ReplicationDecoder;
+  private spool: Spool | null = null;
+  private link: ReplicaLink | null = null;
+  private node: string | null = null;
+  /** Position of the last byte received (what a reconnect asks to continue from). */
+  private received: ReplPosition | null = null;
+  private handedOn: ReplPosition | null = null;
+  private savedAt = 0;
+  private caughtUpAt = Date.now();
+  private stopping = false;
+  private ended = false;
+  private wake: (() => void) | null = null;
+  private loops: Promise<unknown> = Promise.resolve();
+  private stopped: Promise<void> | null = null;
+
+  constructor(opts: ReplicaSessionOptions) {
+    super();
+    this.opts = opts;
+    this.decoder = new ReplicationDecoder({ shard: opts.shard, bigKeyBytes: opts.bigKeyBytes, decodeValues: opts.decodeValues });
+  }
+
+  get mode(): SyncMode {
+    return this.opts.mode ?? 'full+incremental';
+  }
+
+  async start(): Promise<void> {
+    this.spool = await Spool.open(join(this.opts.spoolDir), { mode: 'reset', maxBytes: this.opts.spoolMaxBytes });
+    this.received = this.mode === 'full' ? null : await this.opts.positions.load(this.opts.shard);
+    this.handedOn = this.received;
+    this.loops = Promise.all([this.linkLoop(), this.consumeLoop()]);
+  }
+
+  /** Stops the link and the hand-on, saves the position, and removes the spool. Idempotent. */
+  stop(): Promise<void> {
+    this.stopped ??= this.shutdown();
+    return this.stopped;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    await this.link?.close();
+    await this.spool?.stop();
+    await this.loops;
+    await this.savePosition(true);
+    await this.spool?.destroy();
+    this.finish(null, 'stopped');
+  }
+
+  get progress(): SessionProgress {
+    const d = this.decoder;
+    const size = this.link?.rdbSize ?? null;
+    const offset = this.handedOn?.offset ?? null;
+    const received = this.received?.offset ?? null;
+    const lagBytes = offset !== null && received !== null && this.phase === 'streaming' ? Math.max(0, received - offset) : 0;
+    return {
+      shard: this.opts.shard,
+      phase: this.phase,
+      node: this.node,
+      snapshot: { keys: d.snapshotKeys, bytes: d.snapshotBytes, size, percent: size ? Math.min(100, (100 * d.snapshotBytes) / size) : null },
+      offset,
+      received,
+      lagBytes,
+      lagMs: lagBytes === 0 ? 0 : Date.now() - this.caughtUpAt,
+      spoolBytes: this.spool?.stats.bytesOnDisk ?? 0,
+      reconnects: this.reconnects,
+      lastError: this.lastError?.message ?? null,
+    };
+  }
+
+  private setPhase(p: SessionPhase): void {
+    if (this.phase === p) return;
+    this.phase = p;
+    this.emit('phase', p);
+  }
+
+  private finish(err: ReplicationError | null, phase: SessionPhase): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.setPhase(phase);
+    this.emit('end', err);
+  }
+
+  private fatal(err: unknown): void {
+    const e = ReplicationError.from(err);
+    this.lastError = e;
+    this.stopping = true;
+    this.wake?.();
+    void this.link?.close();
+    void this.spool?.stop();
+    this.finish(e, 'failed');
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+
+  private async linkLoop(): Promise<void> {
+    let delay = this.opts.backoffInitialMs ?? 500;
+    const maxDelay = this.opts.backoffMaxMs ?? 30_000;
+    while (!this.stopping) {
+      let streamingSince = 0;
+      try {
+        const at = await this.opts.locate();
+        this.node = `${at.host}:${at.port}`;
+        const asked = this.received;
+        const link = new ReplicaLink({
+          ...this.opts.link,
+          host: at.host,
+          port: at.port,
+          position: asked,
+          onRecord: (rec) => this.onRecord(rec),
+        });
+        this.link = link;
+        const closed = new Promise<ReplicationError | null>((resolve) => link.once('close', resolve));
+        link.once('fullresync', () => {
+          if (asked !== null) this.emit('full-resync', `${this.node} could not continue from ${asked.replid}:${asked.offset} (history not in its backlog); a full sync starts again`);
+        });
+        link.once('continue', () => (streamingSince = Date.now()));
+        link.once('rdb-end', () => (streamingSince = Date.now()));
+        await link.start();
+        const err = await closed;
+        if (err === null || this.stopping) return;
+        throw err;
+      } catch (err) {
+        if (this.stopping) return;
+        const e = ReplicationError.from(err);
+        this.lastError = e;
+        if (!e.retryable) {
+          this.fatal(e);
+          return;
+        }
+        if (streamingSince && Date.now() - streamingSince > 10_000) delay = this.opts.backoffInitialMs ?? 500;
+        this.reconnects++;
+        this.setPhase('reconnecting');
+        this.emit('retry', e, delay);
+        await this.sleep(delay);
+        delay = Math.min(maxDelay, delay * 2);
+      }
+    }
+  }
+
+  /** Runs inside the socket's data handler: store at once, never wait. */
+  private onRecord(rec: LinkRecord): void {
+    const [type, data] = encode(rec);
+    (this.spool as Spool).append(type, data);
+    if (rec.kind === 'fullresync' || rec.kind === 'continue') this.received = { replid: rec.replid, offset: rec.offset };
+    else if (rec.kind === 'stream' && this.received) this.received.offset += rec.data.length;
+  }
+
+  private async consumeLoop(): Promise<void> {
+    const spool = this.spool as Spool;
+    const maxOps = this.opts.batchOps ?? 1000;
+    const maxBytes = this.opts.batchBytes ?? 4 * 1024 * 1024;
+    const latency = this.opts.batchLatencyMs ?? 20;
+    let batch: Operation[] = [];
+    let bytes = 0;
+    let pending: Promise<SpoolEntry | null> | null = null;
+    try {
+      for (;;) {
+        pending ??= spool.next();
+        let entry: SpoolEntry | null | undefined;
+        if (batch.length > 0) {
+          const timer = new Promise<undefined>((r) => setTimeout(() => r(undefined), latency).unref());
+          entry = await Promise.race([pending, timer]);
+        } else {
+          entry = await pending;
+        }
+        if (entry === undefined) {
+          // nothing more arrived in time: hand on what there is (a transaction waits for its EXEC)
+          if (!openTransaction(batch)) {
+            await this.handOn(batch);
+            batch = [];
+            bytes = 0;
+          }
+          continue;
+        }
+        pending = null;
+        if (entry === null) break;
+        for (const op of this.decoder.push(decode(entry))) {
+          batch.push(op);
+          bytes += sizeOf(op);
+        }
+        this.trackPhase();
+        // link chatter (PING) moves the position without an operation to hand on
+        if (batch.length === 0) await this.markHandedOn();
+        if ((batch.length >= maxOps || bytes >= maxBytes) && !openTransaction(batch)) {
+          await this.handOn(batch);
+          batch = [];
+          bytes = 0;
+        }
+        if (this.mode === 'full' && this.decoder.phase === 'stream') {
+          await this.handOn(batch);
+          await this.savePosition(true);
+          this.stopping = true;
+          await this.link?.close();
+          this.finish(null, 'done');
+          return;
+        }
+      }
+      if (batch.length > 0 && !this.ended) await this.handOn(batch);
+    } catch (err) {
+      if (!this.stopping) this.fatal(err);
+    }
+  }
+
+  private trackPhase(): void {
+    const p = this.decoder.phase;
+    if (p === 'snapshot') this.setPhase('snapshot');
+    else if (p === 'stream' && this.link?.state === 'streaming') this.setPhase('streaming');
+  }
+
+  private async handOn(batch: Operation[]): Promise<void> {
+    const ops = this.mode === 'incremental' ? batch.filter((o) => o.kind === 'command' && o.offset > this.snapshotOffset()) : batch;
+    if (ops.length > 0) await this.opts.onBatch(ops, this);
+    await this.markHandedOn();
+  }
+
+  /** Everything decoded so far is handed on: the position moves (and is saved now and then). */
+  private async markHandedOn(): Promise<void> {
+    if (this.decoder.phase !== 'stream' || this.decoder.position === null) return;
+    this.handedOn = { ...this.decoder.position };
+    if (this.received && this.handedOn.offset >= this.received.offset) this.caughtUpAt = Date.now();
+    await this.savePosition(false);
+  }
+
+  /** In incremental mode, what a forced full sync would copy is skipped: only later commands count. */
+  private snapshotOffset(): number {
+    return this.decoder.snapshotOffset ?? -1;
+  }
+
+  private async savePosition(now: boolean): Promise<void> {
+    if (this.handedOn === null || this.mode === 'full' && !now) return;
+    if (!now && Date.now() - this.savedAt < POSITION_SAVE_MS) return;
+    this.savedAt = Date.now();
+    await this.opts.positions.save(this.opts.shard, this.handedOn);
+  }
+}
+
+/** A batch must not end inside MULTI … EXEC: the destination applies it as one. */
+function openTransaction(batch: Operation[]): boolean {
+  const last = batch[batch.length - 1];
+  return last !== undefined && last.kind === 'command' && last.tx !== 0 && last.name !== 'EXEC' && last.name !== 'DISCARD';
+}
