@@ -80,7 +80,14 @@ export class ReplicaLink extends EventEmitter {
 
   constructor(opts: ReplicaLinkOptions) {
     super();
-    this.opts = { connectTimeoutMs: 10_000, listeningPort: 0, ackIntervalMs: 1000, idleTimeoutMs: 60_000, ...opts };
+    // `??` per field: an option passed as undefined still gets its default
+    this.opts = {
+      ...opts,
+      connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
+      listeningPort: opts.listeningPort ?? 0,
+      ackIntervalMs: opts.ackIntervalMs ?? 1000,
+      idleTimeoutMs: opts.idleTimeoutMs ?? 60_000,
+    };
   }
 
   /** Connects and runs the handshake; resolves once the master answered PSYNC. */

@@ -1,0 +1,226 @@
+import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import Redis from 'ioredis';
+import { toSocketOptions, type EndpointConfig } from '../endpoint';
+import type { Operation } from '../ops/operation';
+import { ReplicationError } from './errors';
+import { FilePositionStore, type PositionStore } from './position';
+import { ReplicaSession, type ReplicaSessionOptions, type SessionProgress, type SyncMode } from './session';
+import { pickNode, selectShards, TopologyWatcher, type RedisLike, type ShardInfo } from './topology';
+
+export interface ReplicaSourceOptions {
+  endpoint: EndpointConfig;
+  mode?: SyncMode;
+  /** Which shards of a cluster this source replicates (see selectShards); default all. */
+  shards?: string;
+  /** Replicate from a replica node of each shard instead of its master. */
+  preferReplica?: boolean;
+  /** Working directory: spools and the positions file live here. */
+  dir: string;
+  /** Where positions are kept; default a file in `dir`. */
+  positions?: PositionStore;
+  spoolMaxBytes?: number;
+  decodeValues?: boolean;
+  bigKeyBytes?: number;
+  batchOps?: number;
+  batchBytes?: number;
+  batchLatencyMs?: number;
+  topologyIntervalMs?: number;
+  /** The port announced to masters (REPLCONF listening-port). */
+  listeningPort?: number;
+  onBatch: (ops: Operation[], shard: string) => Promise<void>;
+}
+
+export interface SourceProgress {
+  phase: 'starting' | 'snapshot' | 'streaming' | 'reconnecting' | 'done' | 'failed' | 'stopped';
+  shards: SessionProgress[];
+  snapshot: { keys: number; bytes: number; size: number | null; percent: number | null };
+  lagBytes: number;
+  lagMs: number;
+  spoolBytes: number;
+  reconnects: number;
+}
+
+/**
+ * Names a shard by the slots it serves, not by its master's node id: the id changes with
+ * a failover, the slots do not, and positions and checkpoints must survive a failover.
+ */
+export function shardKey(mode: 'standalone' | 'cluster', shard: ShardInfo): string {
+  return mode === 'standalone' ? 'standalone' : `slots:${shard.slots.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(',')}`;
+}
+
+/**
+ * Replicates a whole source: one ReplicaSession per (selected) shard of a cluster, or one
+ * for a standalone server, following failovers through the topology. Emits 'phase',
+ * 'retry' (shard, error, delayMs), 'full-resync' (shard, reason), 'shard-end' (shard,
+ * error | null) and 'end' (error | null) once everything stopped.
+ */
+export class ReplicaSource extends EventEmitter {
+  phase: SourceProgress['phase'] = 'starting';
+  private readonly opts: ReplicaSourceOptions;
+  private readonly sessions = new Map<string, { session: ReplicaSession; shard: ShardInfo }>();
+  private watcher: TopologyWatcher | null = null;
+  private readonly positions: PositionStore;
+  private stopped: Promise<void> | null = null;
+  private ended = false;
+
+  constructor(opts: ReplicaSourceOptions) {
+    super();
+    this.opts = opts;
+    this.positions = opts.positions ?? new FilePositionStore(join(opts.dir, 'positions.json'));
+  }
+
+  async start(): Promise<void> {
+    const seeds = this.opts.endpoint.mode === 'cluster' ? this.opts.endpoint.seeds : [{ host: this.opts.endpoint.host, port: this.opts.endpoint.port }];
+    const tls = this.opts.endpoint.tls?.enabled === true;
+    this.watcher = new TopologyWatcher((host, port) => this.connect(host, port), seeds, { intervalMs: this.opts.topologyIntervalMs ?? 5000, tls });
+    this.watcher.on('change', (t, diff) => {
+      for (const s of diff.removed) void this.stopShard(shardKey(t.mode, s));
+      for (const s of selectShards(diff.added, this.opts.shards ?? 'all')) void this.startShard(t.mode, s);
+      for (const c of [...diff.masterChanged, ...diff.slotsChanged, ...diff.replicasChanged]) {
+        const entry = this.sessions.get(shardKey(t.mode, c.before));
+        if (entry) entry.shard = c.after;
+      }
+    });
+    this.watcher.on('error', (err) => this.emit('topology-error', err));
+    let topology;
+    try {
+      topology = await this.watcher.start();
+    } catch (err) {
+      await this.watcher.stop();
+      throw new ReplicationError('CONNECT', `the source cannot be reached: ${(err as Error).message}`, { cause: err });
+    }
+    const selected = selectShards(topology.shards, this.opts.shards ?? 'all');
+    if (selected.length === 0) throw new ReplicationError('LOCAL', `the shard selection "${this.opts.shards}" matches none of the ${topology.shards.length} shards`);
+  }
+
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      await this.watcher?.stop();
+      await Promise.all([...this.sessions.values()].map((e) => e.session.stop()));
+      this.finish(null, 'stopped');
+    })();
+    return this.stopped;
+  }
+
+  get progress(): SourceProgress {
+    const shards = [...this.sessions.values()].map((e) => e.session.progress);
+    const size = shards.every((p) => p.snapshot.size !== null) ? shards.reduce((a, p) => a + (p.snapshot.size as number), 0) : null;
+    const bytes = shards.reduce((a, p) => a + p.snapshot.bytes, 0);
+    return {
+      phase: this.phase,
+      shards,
+      snapshot: { keys: shards.reduce((a, p) => a + p.snapshot.keys, 0), bytes, size, percent: size ? Math.min(100, (100 * bytes) / size) : null },
+      lagBytes: shards.reduce((a, p) => a + p.lagBytes, 0),
+      lagMs: shards.reduce((a, p) => Math.max(a, p.lagMs), 0),
+      spoolBytes: shards.reduce((a, p) => a + p.spoolBytes, 0),
+      reconnects: shards.reduce((a, p) => a + p.reconnects, 0),
+    };
+  }
+
+  private connect(host: string, port: number): Promise<RedisLike> {
+    const so = toSocketOptions(this.opts.endpoint, host, port);
+    const client = new Redis({
+      host,
+      port,
+      username: so.auth?.username,
+      password: so.auth?.password,
+      tls: so.tls ? so.connect : undefined,
+      connectTimeout: so.connectTimeoutMs,
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+      retryStrategy: () => null,
+    });
+    client.on('error', () => undefined); // surfaced through the failed command instead
+    return client.connect().then(() => client);
+  }
+
+  private async startShard(mode: 'standalone' | 'cluster', shard: ShardInfo): Promise<void> {
+    const key = shardKey(mode, shard);
+    if (this.sessions.has(key) || this.stopped) return;
+    const so = toSocketOptions(this.opts.endpoint, shard.master.host, shard.master.port);
+    const sessionOpts: ReplicaSessionOptions = {
+      shard: key,
+      locate: () => this.locate(key),
+      link: {
+        tls: so.tls ? so.connect : null,
+        username: so.auth?.username,
+        password: so.auth?.password,
+        connectTimeoutMs: so.connectTimeoutMs,
+        listeningPort: this.opts.listeningPort,
+      },
+      spoolDir: join(this.opts.dir, 'spool', key.replace(/[^\w.-]+/g, '_')),
+      spoolMaxBytes: this.opts.spoolMaxBytes,
+      positions: this.positions,
+      mode: this.opts.mode,
+      decodeValues: this.opts.decodeValues,
+      bigKeyBytes: this.opts.bigKeyBytes,
+      batchOps: this.opts.batchOps,
+      batchBytes: this.opts.batchBytes,
+      batchLatencyMs: this.opts.batchLatencyMs,
+      onBatch: (ops) => this.opts.onBatch(ops, key),
+    };
+    const session = new ReplicaSession(sessionOpts);
+    this.sessions.set(key, { session, shard });
+    session.on('phase', () => this.updatePhase());
+    session.on('retry', (err, delay) => this.emit('retry', key, err, delay));
+    session.on('full-resync', (reason) => this.emit('full-resync', key, reason));
+    session.on('end', (err: ReplicationError | null) => {
+      this.emit('shard-end', key, err);
+      if (err) {
+        // One shard that cannot go on makes the copy incomplete: stop the rest, say why.
+        this.phase = 'failed';
+        void this.stop().then(() => this.finish(err, 'failed'));
+      } else {
+        this.updatePhase();
+      }
+    });
+    await session.start();
+    this.updatePhase();
+  }
+
+  private async stopShard(key: string): Promise<void> {
+    const entry = this.sessions.get(key);
+    if (!entry) return;
+    this.sessions.delete(key);
+    await entry.session.stop();
+  }
+
+  /** Before a (re)connect: the freshest view of where the shard is served. */
+  private async locate(key: string): Promise<{ host: string; port: number }> {
+    const entry = this.sessions.get(key);
+    if (!entry) throw new ReplicationError('LOCAL', `shard ${key} is no longer replicated`);
+    if (entry.session.reconnects > 0 || entry.session.phase === 'reconnecting') {
+      try {
+        await this.watcher?.refresh();
+      } catch {
+        // keep the last known topology; the connect attempt reports what is wrong
+      }
+    }
+    const node = pickNode(entry.shard, this.opts.preferReplica ? 'replica' : 'master');
+    return { host: node.host, port: node.port };
+  }
+
+  private updatePhase(): void {
+    if (this.phase === 'failed' || this.phase === 'stopped') return;
+    const phases = [...this.sessions.values()].map((e) => e.session.phase);
+    let p: SourceProgress['phase'];
+    if (phases.length === 0 || phases.includes('connecting')) p = 'starting';
+    else if (phases.includes('reconnecting')) p = 'reconnecting';
+    else if (phases.includes('snapshot')) p = 'snapshot';
+    else if (phases.every((x) => x === 'done')) p = 'done';
+    else p = 'streaming';
+    if (p !== this.phase) {
+      this.phase = p;
+      this.emit('phase', p);
+      if (p === 'done') this.finish(null, 'done');
+    }
+  }
+
+  private finish(err: ReplicationError | null, phase: SourceProgress['phase']): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.phase !== 'failed') this.phase = phase;
+    this.emit('end', err);
+  }
+}
