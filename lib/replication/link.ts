@@ -125,6 +125,11 @@ export class ReplicaLink extends EventEmitter {
     });
   }
 
+  /** Ends the link with an error (a fault found downstream, in what it received). */
+  abort(err: ReplicationError): void {
+    this.fail(err);
+  }
+
   /** Stops the link; no more records are handed on after this returns. */
   close(): Promise<void> {
     this.fail(null);

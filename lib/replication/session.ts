@@ -122,6 +122,10 @@ export class ReplicaSession extends EventEmitter {
   private wake: (() => void) | null = null;
   private loops: Promise<unknown> = Promise.resolve();
   private stopped: Promise<void> | null = null;
+  /** Between a FULLRESYNC and the end of its RDB, as received (not as consumed). */
+  private inSnapshot = false;
+  /** After bad data from the source: spool records are skipped up to the next full sync. */
+  private skipToFullResync = false;
 
   constructor(opts: ReplicaSessionOptions) {
     super();
@@ -239,6 +243,12 @@ export class ReplicaSession extends EventEmitter {
         if (err === null || this.stopping) return;
         throw err;
       } catch (err) {
+        // A snapshot cut short cannot be continued: the master would stream on from its
+        // offset as if the rest of the RDB had arrived. Only a new full sync is safe.
+        if (this.inSnapshot) {
+          this.received = null;
+          this.inSnapshot = false;
+        }
         if (this.stopping) return;
         const e = ReplicationError.from(err);
         this.lastError = e;
@@ -262,6 +272,8 @@ export class ReplicaSession extends EventEmitter {
     (this.spool as Spool).append(type, data);
     if (rec.kind === 'fullresync' || rec.kind === 'continue') this.received = { replid: rec.replid, offset: rec.offset };
     else if (rec.kind === 'stream' && this.received) this.received.offset += rec.data.length;
+    if (rec.kind === 'fullresync') this.inSnapshot = true;
+    else if (rec.kind === 'rdb-end') this.inSnapshot = false;
   }
 
   private async consumeLoop(): Promise<void> {
@@ -293,7 +305,21 @@ export class ReplicaSession extends EventEmitter {
         }
         pending = null;
         if (entry === null) break;
-        for (const op of this.decoder.push(decode(entry))) {
+        const rec = decode(entry);
+        if (this.skipToFullResync && rec.kind !== 'fullresync') continue;
+        this.skipToFullResync = false;
+        let decoded: Operation[];
+        try {
+          decoded = this.decoder.push(rec);
+        } catch (err) {
+          // Corrupt data from the source (a bad RDB, garbage in the stream): say so, drop
+          // what this sync produced but did not hand on, and start a clean full sync.
+          this.resync(err);
+          batch = [];
+          bytes = 0;
+          continue;
+        }
+        for (const op of decoded) {
           batch.push(op);
           bytes += sizeOf(op);
         }
@@ -318,6 +344,15 @@ export class ReplicaSession extends EventEmitter {
     } catch (err) {
       if (!this.stopping) this.fatal(err);
     }
+  }
+
+  private resync(err: unknown): void {
+    const e = new ReplicationError('PROTOCOL', `${this.node}: bad data from the source, a full sync starts again: ${(err as Error).message}`, { cause: err });
+    this.lastError = e;
+    this.skipToFullResync = true;
+    this.inSnapshot = true; // makes the reconnect ask for a full sync
+    this.emit('full-resync', e.message);
+    this.link?.abort(e);
   }
 
   private trackPhase(): void {

@@ -71,7 +71,14 @@ export class ReplicaSource extends EventEmitter {
   }
 
   async start(): Promise<void> {
-    const seeds = this.opts.endpoint.mode === 'cluster' ? this.opts.endpoint.seeds : [{ host: this.opts.endpoint.host, port: this.opts.endpoint.port }];
+    const ep = this.opts.endpoint;
+    if (ep.mode === 'standalone' && !this.opts.preferReplica) {
+      // Nothing to discover: the one node is the shard. (Its replicas, when asked for, are.)
+      const master = { id: `${ep.host}:${ep.port}`, host: ep.host, port: ep.port };
+      await this.startShard('standalone', { id: master.id, slots: [[0, 16383]], master, replicas: [] });
+      return;
+    }
+    const seeds = ep.mode === 'cluster' ? ep.seeds : [{ host: ep.host, port: ep.port }];
     const tls = this.opts.endpoint.tls?.enabled === true;
     this.watcher = new TopologyWatcher((host, port) => this.connect(host, port), seeds, { intervalMs: this.opts.topologyIntervalMs ?? 5000, tls });
     this.watcher.on('change', (t, diff) => {

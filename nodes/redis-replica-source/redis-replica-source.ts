@@ -1,0 +1,219 @@
+/**
+ * The redis-replica-source node: replicates a source Redis (standalone or cluster) as a
+ * replica does and sends the full data set, then every write, as batches of operations
+ * (see lib/replication/source.ts for the engine, lib/ops/operation.ts for the message).
+ */
+import { join } from 'node:path';
+import type { EndpointHandle, EndpointUser } from '../../lib/endpoint';
+import { FlowControl } from '../../lib/ops/flow-control';
+import type { Operation } from '../../lib/ops/operation';
+import type { SyncMode } from '../../lib/replication/session';
+import { ReplicaSource, type SourceProgress } from '../../lib/replication/source';
+
+interface NodeMessage {
+  _msgid?: string;
+  topic?: string;
+  payload?: unknown;
+  [key: string]: unknown;
+}
+
+type Send = (msgs: Array<NodeMessage | null>) => void;
+type Done = (err?: Error) => void;
+
+interface NodeStatus {
+  fill?: 'red' | 'green' | 'yellow' | 'blue' | 'grey';
+  shape?: 'ring' | 'dot';
+  text?: string;
+}
+
+// The slice of the Node-RED runtime API this node uses (no @types/node-red in the project).
+interface NodeRedNode extends EndpointUser {
+  on(event: 'input', listener: (msg: NodeMessage, send: Send, done: Done) => void): void;
+  on(event: 'close', listener: (removed: boolean, done: () => void) => void): void;
+  send(msgs: Array<NodeMessage | null>): void;
+  status(status: NodeStatus): void;
+  error(message: string, msg?: NodeMessage): void;
+  warn(message: string): void;
+  log(message: string): void;
+}
+
+interface NodeRedApi {
+  nodes: {
+    createNode(node: NodeRedNode, def: object): void;
+    getNode(id: string): unknown;
+    registerType(type: string, constructor: (this: NodeRedNode, def: SourceDef) => void): void;
+  };
+  settings: { userDir?: string };
+  _(key: string, substitutions?: Record<string, string | number>): string;
+}
+
+interface SourceDef {
+  id: string;
+  name?: string;
+  endpoint: string;
+  mode?: SyncMode;
+  startOn?: 'deploy' | 'input';
+  shards?: string;
+  preferReplica?: boolean;
+  decodeValues?: boolean;
+  batchOps?: string | number;
+  batchLatencyMs?: string | number;
+  bigKeyMb?: string | number;
+  spoolDir?: string;
+  spoolMaxMb?: string | number;
+}
+
+const MB = 1024 * 1024;
+
+function num(v: string | number | undefined, fallback: number): number {
+  const n = typeof v === 'number' ? v : Number(String(v ?? '').trim());
+  return Number.isFinite(n) && n > 0 ? n : fallback;
+}
+
+/** "1.2M", "34k": short enough for a node status. */
+function short(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
+  if (n >= 1e4) return `${Math.round(n / 1e3)}k`;
+  return String(n);
+}
+
+export = function register(RED: NodeRedApi): void {
+  function RedisReplicaSourceNode(this: NodeRedNode, def: SourceDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const endpoint = RED.nodes.getNode(def.endpoint) as (EndpointHandle & { id: string }) | null;
+    const workDir = def.spoolDir?.trim() || join(RED.settings.userDir ?? process.cwd(), 'redis-sync', def.id);
+    const flow = FlowControl.for(def.id);
+    let source: ReplicaSource | null = null;
+    let progressTimer: NodeJS.Timeout | null = null;
+    let startMsg: NodeMessage = {};
+    let stopping: Promise<void> | null = null;
+
+    const status = (s: NodeStatus): void => node.status(s);
+    status({ fill: 'grey', shape: 'ring', text: RED._('redis-replica-source.status.idle') });
+
+    function statusText(p: SourceProgress): NodeStatus {
+      switch (p.phase) {
+        case 'snapshot': {
+          const pct = p.snapshot.percent === null ? '' : ` ${Math.floor(p.snapshot.percent)}%`;
+          return { fill: 'blue', shape: 'dot', text: RED._('redis-replica-source.status.full', { pct, keys: short(p.snapshot.keys) }) };
+        }
+        case 'streaming':
+          return { fill: 'green', shape: 'dot', text: RED._('redis-replica-source.status.streaming', { lag: p.lagMs < 1000 ? `${p.lagMs}ms` : `${(p.lagMs / 1000).toFixed(1)}s` }) };
+        case 'reconnecting':
+          return { fill: 'yellow', shape: 'ring', text: RED._('redis-replica-source.status.reconnecting', { n: p.reconnects }) };
+        case 'done':
+          return { fill: 'green', shape: 'ring', text: RED._('redis-replica-source.status.done', { keys: short(p.snapshot.keys) }) };
+        case 'starting':
+          return { fill: 'yellow', shape: 'ring', text: RED._('redis-replica-source.status.connecting') };
+        default:
+          return { fill: 'grey', shape: 'ring', text: RED._('redis-replica-source.status.stopped') };
+      }
+    }
+
+    function report(): void {
+      if (!source) return;
+      const p = source.progress;
+      status(statusText(p));
+      node.send([null, { topic: 'redis-sync/progress', payload: { source: def.id, ...p, at: Date.now() } }]);
+    }
+
+    function fail(err: Error): void {
+      status({ fill: 'red', shape: 'dot', text: err.message.slice(0, 60) });
+      node.error(RED._('redis-replica-source.errors.failed', { error: err.message }), { ...startMsg, error: { message: err.message } });
+    }
+
+    async function start(msg: NodeMessage): Promise<void> {
+      if (source) return;
+      if (!endpoint) throw new Error(RED._('redis-replica-source.errors.noEndpoint'));
+      startMsg = msg;
+      stopping = null;
+      const s = new ReplicaSource({
+        endpoint: endpoint.config,
+        mode: def.mode ?? 'full+incremental',
+        shards: def.shards?.trim() || 'all',
+        preferReplica: def.preferReplica === true,
+        dir: workDir,
+        decodeValues: def.decodeValues === true,
+        bigKeyBytes: num(def.bigKeyMb, 1) * MB,
+        batchOps: num(def.batchOps, 1000),
+        batchLatencyMs: num(def.batchLatencyMs, 20),
+        spoolMaxBytes: num(def.spoolMaxMb, 4096) * MB,
+        onBatch: async (ops: Operation[], shard: string) => {
+          await flow.acquire();
+          node.send([{ topic: 'redis-sync/ops', payload: ops, redisSync: { source: def.id, shard } }, null]);
+        },
+      });
+      source = s;
+      // Retried faults go to Catch nodes too (once per new reason), so a flow can alert on them.
+      let lastReason = '';
+      const retried = (text: string, reason: string): void => {
+        if (reason === lastReason) return node.warn(text);
+        lastReason = reason;
+        node.error(text, { ...startMsg, error: { message: text } });
+      };
+      s.on('retry', (shard: string, err: Error, delay: number) => {
+        retried(RED._('redis-replica-source.log.retry', { shard, error: err.message, delay }), err.message);
+        report();
+      });
+      s.on('full-resync', (shard: string, reason: string) => retried(RED._('redis-replica-source.log.fullResync', { shard, reason }), reason));
+      s.on('end', (err: Error | null) => {
+        report();
+        if (err) fail(err);
+        source = null;
+        if (progressTimer) clearInterval(progressTimer);
+      });
+      progressTimer = setInterval(report, 1000);
+      status({ fill: 'yellow', shape: 'ring', text: RED._('redis-replica-source.status.connecting') });
+      try {
+        await s.start();
+      } catch (err) {
+        source = null;
+        if (progressTimer) clearInterval(progressTimer);
+        await s.stop();
+        throw err;
+      }
+    }
+
+    function stop(): Promise<void> {
+      stopping ??= (async () => {
+        if (progressTimer) clearInterval(progressTimer);
+        const s = source;
+        source = null;
+        if (s) await s.stop();
+        status({ fill: 'grey', shape: 'ring', text: RED._('redis-replica-source.status.stopped') });
+      })();
+      return stopping;
+    }
+
+    node.on('input', (msg, _send, done) => {
+      const command = typeof msg.payload === 'string' ? msg.payload.toLowerCase() : typeof msg.topic === 'string' ? msg.topic.toLowerCase() : '';
+      if (command === 'stop') {
+        stop().then(() => done(), done);
+        return;
+      }
+      start(msg).then(
+        () => done(),
+        (err: Error) => {
+          fail(err);
+          done(err);
+        },
+      );
+    });
+
+    node.on('close', (_removed, done) => {
+      FlowControl.drop(def.id);
+      stop().then(done, (err: Error) => {
+        node.error(err.message);
+        done();
+      });
+    });
+
+    if ((def.startOn ?? 'deploy') === 'deploy') {
+      // after the constructor, so the flow's other nodes (sinks) exist when batches flow
+      setImmediate(() => start({}).catch((err: Error) => fail(err)));
+    }
+  }
+
+  RED.nodes.registerType('redis-replica-source', RedisReplicaSourceNode);
+};

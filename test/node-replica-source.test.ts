@@ -1,0 +1,226 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type Redis from 'ioredis';
+import type { CommandOp, Operation } from '../lib/ops/operation';
+import { encodeCommand } from '../lib/resp/encoder';
+import { startRedis, type RedisServer } from './harness';
+import { listRdbFixtures } from './support/fixtures';
+import { builtNode, getNode, loadFlow, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode, type NodeModule } from './support/node-red';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- Node-RED's core catch node, to see errors as a flow does
+const catchNode = require('@node-red/nodes/core/common/25-catch.js') as NodeModule;
+
+interface Msg {
+  topic?: string;
+  payload: unknown;
+  error?: { message: string };
+}
+interface HelperNode {
+  on(event: 'input', cb: (msg: Msg) => void): void;
+}
+interface SourceNode {
+  receive(msg: object): void;
+  status: (s: { fill?: string; text?: string }) => void;
+}
+
+const nodes = (): NodeModule[] => [builtNode('redis-endpoint'), builtNode('redis-replica-source'), catchNode];
+
+function flow(port: number, spoolDir: string, extra: Partial<FlowNode> = {}): FlowNode[] {
+  return [
+    { id: 'tab', type: 'tab' },
+    { id: 'ep', type: 'redis-endpoint', mode: 'standalone', host: '127.0.0.1', port: String(port) },
+    { id: 'src', type: 'redis-replica-source', z: 'tab', endpoint: 'ep', spoolDir, batchLatencyMs: 5, wires: [['ops'], ['progress']], ...extra },
+    { id: 'ops', type: 'helper', z: 'tab' },
+    { id: 'progress', type: 'helper', z: 'tab' },
+    { id: 'catcher', type: 'catch', z: 'tab', scope: null, uncaught: false, wires: [['caught']] },
+    { id: 'caught', type: 'helper', z: 'tab' },
+  ];
+}
+
+/** Collects what a helper node receives, and the source node's status texts. */
+function collect(): { ops: Operation[]; progress: Msg[]; caught: Msg[]; statuses: string[] } {
+  const out = { ops: [] as Operation[], progress: [] as Msg[], caught: [] as Msg[], statuses: [] as string[] };
+  getNode<HelperNode>('ops').on('input', (m) => out.ops.push(...(m.payload as Operation[])));
+  getNode<HelperNode>('progress').on('input', (m) => out.progress.push(m));
+  getNode<HelperNode>('caught').on('input', (m) => out.caught.push(m));
+  const src = getNode<SourceNode>('src');
+  const original = src.status.bind(src);
+  src.status = (s) => {
+    out.statuses.push(`${s.fill}:${s.text}`);
+    original(s);
+  };
+  return out;
+}
+
+async function masterOffset(c: Redis): Promise<number> {
+  return Number(/master_repl_offset:(\d+)/.exec(await c.info('replication'))?.[1]);
+}
+
+const incrCount = (ops: Operation[]): number => ops.filter((o): o is CommandOp => o.kind === 'command' && o.name === 'INCR').length;
+
+describe('redis-replica-source node in a Node-RED runtime', function () {
+  this.timeout(120_000);
+  let server: RedisServer;
+  let c: Redis;
+  let dir: string;
+
+  before(async () => {
+    await startNodeRed();
+    server = await startRedis();
+    c = server.client();
+  });
+  after(async () => {
+    await stopNodeRed();
+    await server.stop();
+  });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'node-source-'));
+  });
+  afterEach(async () => {
+    await unloadFlow();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('starts on deploy, sends the snapshot and the stream in batches, reports progress, and resumes after a Node-RED restart', async () => {
+    await c.flushall();
+    for (let i = 0; i < 30; i++) await c.set(`k${i}`, String(i));
+    await loadFlow(nodes(), flow(server.port, dir));
+    let got = collect();
+    await waitFor(() => got.ops.some((o) => o.kind === 'snapshot-end'), 10_000, 'the snapshot');
+    assert.equal(got.ops.filter((o) => o.kind === 'key').length, 30);
+    for (let i = 0; i < 40; i++) await c.incr('n');
+    const target = await masterOffset(c);
+    await waitFor(() => got.progress.some((m) => (m.payload as { shards: Array<{ offset: number }> }).shards[0]?.offset === target), 10_000, 'progress at the offset');
+    assert.equal(incrCount(got.ops), 40);
+    await waitFor(() => got.statuses.some((s) => /^green:streaming lag \d+ms$/.test(s)), 5000, 'a streaming status');
+    const p = got.progress[got.progress.length - 1].payload as { phase: string; snapshot: { keys: number }; spoolBytes: number };
+    assert.equal(p.phase, 'streaming');
+    assert.equal(p.snapshot.keys, 30);
+    const firstRun = incrCount(got.ops);
+
+    // Node-RED stops (close handler saves the position) and starts again
+    await unloadFlow();
+    const saved = JSON.parse(readFileSync(join(dir, 'positions.json'), 'utf8')) as Record<string, { offset: number }>;
+    assert.equal(saved.standalone.offset, target);
+    for (let i = 0; i < 25; i++) await c.incr('n');
+    await loadFlow(nodes(), flow(server.port, dir));
+    got = collect();
+    await waitFor(async () => incrCount(got.ops) === 25, 10_000, 'the writes made while stopped');
+    assert.ok(!got.ops.some((o) => o.kind === 'snapshot-begin'), 'a partial resync, no new snapshot');
+    assert.equal(firstRun + incrCount(got.ops), Number(await c.get('n')));
+  });
+
+  it('waits for an input message when set to, and stops on "stop"', async () => {
+    await c.flushall();
+    await c.set('x', '1');
+    await loadFlow(nodes(), flow(server.port, dir, { startOn: 'input' }));
+    const got = collect();
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(got.ops.length, 0, 'nothing before the start message');
+    getNode<SourceNode>('src').receive({ payload: { passed: true } });
+    await waitFor(() => got.ops.some((o) => o.kind === 'snapshot-end'), 10_000, 'the snapshot');
+    getNode<SourceNode>('src').receive({ payload: 'stop' });
+    await waitFor(() => got.statuses[got.statuses.length - 1] === 'grey:stopped', 5000, 'the stopped status');
+    const before = got.ops.length;
+    await c.set('y', '2');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(got.ops.length, before, 'nothing after stop');
+  });
+
+  it('reports an unreachable source in its status and to Catch nodes, and stays up', async () => {
+    const dead = await startRedis();
+    const port = dead.port;
+    await dead.stop();
+    await loadFlow(nodes(), flow(port, dir));
+    const got = collect();
+    await waitFor(() => got.caught.length > 0, 15_000, 'a caught error');
+    assert.match(String(got.caught[0].error?.message), /ECONNREFUSED.*retrying in \d+ ms/);
+    await waitFor(() => got.statuses.some((s) => s === 'yellow:reconnecting (1)'), 5000, 'the reconnecting status');
+  });
+});
+
+/**
+ * A fault injector, not a Redis: it answers a replica's handshake and then sends what a real
+ * server cannot be made to send — garbage, or an RDB cut off — on the first connection, and a
+ * good RDB (a real fixture file) on the next one.
+ */
+function faultyMaster(firstPayload: (rdb: Buffer) => Buffer, rdb: Buffer): Promise<{ port: number; psyncs: string[]; close: () => void }> {
+  const psyncs: string[] = [];
+  let connections = 0;
+  const server = net.createServer((sock) => {
+    const n = ++connections;
+    let buf = '';
+    sock.on('error', () => undefined);
+    sock.on('data', (d) => {
+      buf += d.toString('latin1');
+      let m;
+      while ((m = /^\*(\d+)\r\n((?:\$\d+\r\n[^\r]*\r\n)+)/.exec(buf))) {
+        buf = buf.slice(m[0].length);
+        const words = [...m[2].matchAll(/\$\d+\r\n([^\r]*)\r\n/g)].map((x) => x[1]);
+        const cmd = words[0].toUpperCase();
+        if (cmd === 'PING') sock.write('+PONG\r\n');
+        else if (cmd === 'REPLCONF') sock.write(words[1]?.toUpperCase() === 'ACK' ? '' : '+OK\r\n');
+        else if (cmd === 'PSYNC') {
+          psyncs.push(words.join(' '));
+          const replid = 'f'.repeat(40);
+          sock.write(`+FULLRESYNC ${replid} 0\r\n`);
+          if (n === 1) {
+            const bad = firstPayload(rdb);
+            sock.write(Buffer.concat([Buffer.from(`$${rdb.length}\r\n`), bad]));
+            if (bad.length < rdb.length) sock.destroy();
+          } else {
+            sock.write(Buffer.concat([Buffer.from(`$${rdb.length}\r\n`), rdb]));
+            sock.write(encodeCommand(['SELECT', '0']));
+            sock.write(encodeCommand(['SET', 'after', 'rdb']));
+          }
+        }
+      }
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ port: (server.address() as net.AddressInfo).port, psyncs, close: () => server.close() })),
+  );
+}
+
+describe('redis-replica-source node with a source that sends bad data', function () {
+  this.timeout(60_000);
+  let dir: string;
+  const fixture = listRdbFixtures().find((f) => f.release === 'redis-7.0.15' && f.name === 'all-types');
+  before(startNodeRed);
+  after(stopNodeRed);
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'node-source-bad-'));
+  });
+  afterEach(async () => {
+    await unloadFlow();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const cases: Array<[string, (rdb: Buffer) => Buffer, RegExp]> = [
+    ['garbage instead of the RDB', (rdb) => Buffer.alloc(rdb.length, 0x41), /bad data from the source.*RDB BAD_MAGIC at byte 0/],
+    ['an RDB cut in the middle', (rdb) => rdb.subarray(0, rdb.length >> 1), /closed the connection.*during the RDB transfer/],
+  ];
+  for (const [what, payload, expected] of cases) {
+    it(`${what}: says why, retries with a clean full sync, and Node-RED stays up`, async () => {
+      assert.ok(fixture);
+      const rdb = readFileSync(fixture.rdbPath);
+      const fake = await faultyMaster(payload, rdb);
+      try {
+        await loadFlow(nodes(), flow(fake.port, dir));
+        const got = collect();
+        const keys = Object.values(fixture.expected.databases).reduce((a, db) => a + Object.keys(db).length, 0);
+        await waitFor(() => got.ops.some((o) => o.kind === 'command' && o.name === 'SET'), 20_000, 'the stream after the second, good sync');
+        const lastBegin = got.ops.map((o) => o.kind).lastIndexOf('snapshot-begin');
+        assert.equal(got.ops.slice(lastBegin).filter((o) => o.kind === 'key').length, keys, 'the good snapshot, whole and once');
+        assert.equal(fake.psyncs.length, 2);
+        assert.equal(fake.psyncs[1], 'PSYNC ? -1', 'the retry asks for a full sync, not to continue a broken one');
+        assert.match(got.caught.map((m) => m.error?.message).join('\n'), expected, 'the reason reaches Catch nodes');
+      } finally {
+        fake.close();
+      }
+    });
+  }
+});
