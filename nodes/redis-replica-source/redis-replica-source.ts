@@ -80,7 +80,10 @@ function short(n: number): string {
 export = function register(RED: NodeRedApi): void {
   function RedisReplicaSourceNode(this: NodeRedNode, def: SourceDef): void {
     RED.nodes.createNode(this, def);
-    const node = this;
+    setup(this, def);
+  }
+
+  function setup(node: NodeRedNode, def: SourceDef): void {
     const endpoint = RED.nodes.getNode(def.endpoint) as (EndpointHandle & { id: string }) | null;
     const workDir = def.spoolDir?.trim() || join(RED.settings.userDir ?? process.cwd(), 'redis-sync', def.id);
     const flow = FlowControl.for(def.id);
