@@ -19,6 +19,9 @@ const SLICES = 16;
  */
 const TABLE = buildTable();
 
+/** Whether an Int32Array reads memory little-endian, as the word loop in update() needs. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([0x01020304]).buffer)[0] === 0x04;
+
 function buildTable(): Int32Array {
   const t = new Int32Array(SLICES * 256 * 2);
   for (let i = 0; i < 256; i++) {
@@ -69,6 +72,46 @@ export class Crc64 {
     let lo = this.lo;
     let hi = this.hi;
     let i = start;
+    if (LITTLE_ENDIAN && end - start >= 64) {
+      // Bytes up to a 4-byte boundary one by one, then the bulk as 32-bit words read through
+      // an Int32Array view: one load per 4 bytes instead of four loads and shifts.
+      for (; ((buf.byteOffset + i) & 3) !== 0; i++) {
+        const idx = ((lo ^ buf[i]) & 0xff) * 2;
+        lo = ((lo >>> 8) | (hi << 24)) ^ t[idx];
+        hi = (hi >>> 8) ^ t[idx + 1];
+      }
+      const words = new Int32Array(buf.buffer, buf.byteOffset + i, (end - i) >>> 2);
+      const wordEnd = words.length - 3;
+      let w = 0;
+      for (; w < wordEnd; w += 4) {
+        const a = lo ^ words[w];
+        const b = hi ^ words[w + 1];
+        const c = words[w + 2];
+        const d = words[w + 3];
+        const i0 = 0x1e00 + (a & 0xff) * 2;
+        const i1 = 0x1c00 + ((a >>> 7) & 0x1fe);
+        const i2 = 0x1a00 + ((a >>> 15) & 0x1fe);
+        const i3 = 0x1800 + ((a >>> 23) & 0x1fe);
+        const i4 = 0x1600 + (b & 0xff) * 2;
+        const i5 = 0x1400 + ((b >>> 7) & 0x1fe);
+        const i6 = 0x1200 + ((b >>> 15) & 0x1fe);
+        const i7 = 0x1000 + ((b >>> 23) & 0x1fe);
+        const i8 = 0x0e00 + (c & 0xff) * 2;
+        const i9 = 0x0c00 + ((c >>> 7) & 0x1fe);
+        const i10 = 0x0a00 + ((c >>> 15) & 0x1fe);
+        const i11 = 0x0800 + ((c >>> 23) & 0x1fe);
+        const i12 = 0x0600 + (d & 0xff) * 2;
+        const i13 = 0x0400 + ((d >>> 7) & 0x1fe);
+        const i14 = 0x0200 + ((d >>> 15) & 0x1fe);
+        const i15 = (d >>> 23) & 0x1fe;
+        lo = t[i0] ^ t[i1] ^ t[i2] ^ t[i3] ^ t[i4] ^ t[i5] ^ t[i6] ^ t[i7] ^
+          t[i8] ^ t[i9] ^ t[i10] ^ t[i11] ^ t[i12] ^ t[i13] ^ t[i14] ^ t[i15];
+        hi = t[i0 + 1] ^ t[i1 + 1] ^ t[i2 + 1] ^ t[i3 + 1] ^ t[i4 + 1] ^ t[i5 + 1] ^ t[i6 + 1] ^
+          t[i7 + 1] ^ t[i8 + 1] ^ t[i9 + 1] ^ t[i10 + 1] ^ t[i11 + 1] ^ t[i12 + 1] ^
+          t[i13 + 1] ^ t[i14 + 1] ^ t[i15 + 1];
+      }
+      i += w * 4;
+    }
     const bulkEnd = end - 15;
     while (i < bulkEnd) {
       const a = lo ^ (buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16) | (buf[i + 3] << 24));

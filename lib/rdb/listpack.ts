@@ -14,6 +14,12 @@
  * be the last byte, so every element is checked before the first one is handed out.
  */
 import { RdbError } from './errors';
+import * as views from './view';
+// Module-local bindings: under a CommonJS transform (tsx, esbuild) every use of an import
+// is a property read through a getter, measurable on these per-element paths.
+const decimalBuffer = views.decimalBuffer;
+const sub = views.sub;
+const view = views.view;
 
 const HEADER_SIZE = 6;
 const EOF = 0xff;
@@ -58,8 +64,8 @@ export class ListpackReader {
   /** The next element as bytes: strings zero-copy, integers as their decimal text. */
   nextBuffer(): Buffer {
     this.load();
-    if (this.isString) return this.blob.subarray(this.strStart, this.strEnd);
-    return Buffer.from(this.big === null ? String(this.num) : this.big.toString(), 'latin1');
+    if (this.isString) return sub(this.blob, this.strStart, this.strEnd);
+    return this.big === null ? decimalBuffer(this.num) : Buffer.from(this.big.toString(), 'latin1');
   }
 
   /**
@@ -187,10 +193,192 @@ export class ListpackReader {
 
 /** All elements of a listpack as bytes: strings zero-copy, integers as decimal text. */
 export function decodeListpack(blob: Buffer, baseOffset = 0): Buffer[] {
-  const reader = new ListpackReader(blob, baseOffset);
-  const out = new Array<Buffer>(reader.count);
-  for (let i = 0; i < out.length; i++) out[i] = reader.nextBuffer();
+  return walk(blob, baseOffset, Shape.Flat) as Buffer[];
+}
+
+/**
+ * The elements of a listpack as [field, value] pairs (a hash): decodeListpack, then pairs
+ * of it, with the same checks and errors, in one walk.
+ */
+export function decodeListpackPairs(blob: Buffer, baseOffset = 0): Array<[Buffer, Buffer]> {
+  return walk(blob, baseOffset, Shape.Pairs) as Array<[Buffer, Buffer]>;
+}
+
+/**
+ * The elements of a listpack as [member, score] pairs (a sorted set), in one walk. Scores
+ * never become bytes: integer elements are taken as numbers, string ones parsed from their
+ * bytes as parseScoreBytes does. Errors are the same, in the same order, as decoding all
+ * elements first, then checking the pair count, then each score in turn.
+ */
+export function decodeListpackScores(blob: Buffer, baseOffset = 0): Array<[Buffer, number]> {
+  return walk(blob, baseOffset, Shape.Scores) as Array<[Buffer, number]>;
+}
+
+const enum Shape {
+  Flat,
+  Pairs,
+  Scores,
+}
+
+const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+
+/**
+ * A zset score from its text, as Number() reads it, except that "inf", "+inf" and "-inf"
+ * are infinities and that anything else Number() does not read (or reads as NaN), or text
+ * with surrounding white space, gives NaN: the caller's cue for an error.
+ */
+export function parseScoreBytes(b: Uint8Array, start: number, end: number): number {
+  // Fast path: -?digits(.digits)? with at most 15 digits in all. The digits then form an
+  // integer m < 2^53 and the value is m / 10^k with 10^k exact, a single correctly rounded
+  // division: the same double Number() produces.
+  let i = start;
+  const neg = i < end && b[i] === 0x2d;
+  if (neg) i++;
+  let m = 0;
+  let intDigits = 0;
+  while (i < end && b[i] >= 0x30 && b[i] <= 0x39) {
+    m = m * 10 + (b[i++] - 0x30);
+    intDigits++;
+  }
+  let fracDigits = 0;
+  if (i < end && b[i] === 0x2e) {
+    i++;
+    while (i < end && b[i] >= 0x30 && b[i] <= 0x39) {
+      m = m * 10 + (b[i++] - 0x30);
+      fracDigits++;
+    }
+    if (fracDigits === 0) i = -1; // "5." is for the slow path
+  }
+  if (i === end && intDigits > 0 && intDigits + fracDigits <= 15) {
+    const v = fracDigits === 0 ? m : m / POW10[fracDigits];
+    return neg ? -v : v;
+  }
+  const s = Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1');
+  if (s === 'inf' || s === '+inf') return Infinity;
+  if (s === '-inf') return -Infinity;
+  return s.length > 0 && s.trim() === s ? Number(s) : NaN;
+}
+
+/**
+ * Validates (as validate() does, in the same order) and decodes in one pass; elements are
+ * handed out only once the whole blob has passed, since a failure throws.
+ */
+function walk(blob: Buffer, baseOffset: number, shape: Shape): unknown[] {
+  const size = blob.length;
+  if (size < HEADER_SIZE + 1) throw fail(baseOffset, 0, `${size} bytes is shorter than header and end marker`);
+  const total = blob.readUInt32LE(0);
+  if (total !== size) throw fail(baseOffset, 0, `header says ${total} bytes, blob has ${size}`);
+  const end = size - 1;
+  if (blob[end] !== EOF) {
+    throw fail(baseOffset, end, `last byte is 0x${blob[end].toString(16).padStart(2, '0').toUpperCase()}, not the 0xFF end marker`);
+  }
+  const ab = blob.buffer;
+  const abOff = blob.byteOffset;
+  const out: unknown[] = [];
+  let first: Buffer | null = null; // the field or member waiting for its partner
+  let badScore: string | null = null;
+  let p = HEADER_SIZE;
+  let count = 0;
+  while (p < end) {
+    const enc = blob[p];
+    let headerSize: number;
+    if (enc < 0xc0 || (enc >= 0xf1 && enc <= 0xf4)) headerSize = 1;
+    else if (enc < 0xf0) headerSize = 2;
+    else if (enc === 0xf0) headerSize = 5;
+    else if (enc === EOF) throw fail(baseOffset, p, 'end marker before the end of the listpack');
+    else throw fail(baseOffset, p, `unknown encoding 0x${enc.toString(16).toUpperCase()}`);
+    if (p + headerSize > end) throw fail(baseOffset, p, 'element header passes the end');
+    let dataSize: number;
+    if (enc < 0x80) dataSize = 0; // 7-bit uint
+    else if (enc < 0xc0) dataSize = enc & 0x3f;
+    else if (enc < 0xe0) dataSize = 0; // 13-bit int
+    else if (enc < 0xf0) dataSize = ((enc & 0x0f) << 8) | blob[p + 1];
+    else if (enc === 0xf0) dataSize = blob.readUInt32LE(p + 1);
+    else dataSize = enc === 0xf4 ? 8 : enc - 0xef; // F1..F3: 2, 3, 4 bytes
+    const entrySize = headerSize + dataSize;
+    const backlen = entrySize <= 127 ? 1 : backlenSize(entrySize);
+    if (entrySize + backlen > end - p) throw fail(baseOffset, p, `element of ${entrySize} bytes passes the end`);
+    const blEnd = p + entrySize + backlen - 1;
+    if (backlen === 1) {
+      if (blob[blEnd] !== entrySize) throw fail(baseOffset, p + entrySize, `backlen does not encode the element size ${entrySize}`);
+    } else {
+      // Read from its last byte backwards; every byte but the first (lowest address) has
+      // the continuation bit 0x80 set.
+      let value = 0;
+      let q = blEnd;
+      for (let shift = 1; ; shift *= 128, q--) {
+        value += (blob[q] & 0x7f) * shift;
+        if ((blob[q] & 0x80) === 0 || q === p + entrySize) break;
+      }
+      if (value !== entrySize || q !== p + entrySize || (blob[q] & 0x80) !== 0) {
+        throw fail(baseOffset, p + entrySize, `backlen does not encode the element size ${entrySize}`);
+      }
+    }
+    // The element: a string [p + headerSize, + dataSize), or an integer.
+    const isString = (enc >= 0x80 && enc < 0xc0) || (enc >= 0xe0 && enc <= 0xf0);
+    if (shape === Shape.Scores && (count & 1) === 1) {
+      let score: number;
+      if (isString) {
+        score = parseScoreBytes(blob, p + headerSize, p + entrySize);
+        if (Number.isNaN(score) && badScore === null) badScore = blob.toString('latin1', p + headerSize, p + entrySize);
+      } else {
+        score = intAt(blob, p, enc);
+        if (Number.isNaN(score)) score = Number(blob.readBigInt64LE(p + 1));
+      }
+      out.push([first, score]);
+    } else {
+      let item: Buffer;
+      if (isString) item = view(ab, abOff + p + headerSize, dataSize);
+      else {
+        const v = intAt(blob, p, enc);
+        item = Number.isNaN(v) ? Buffer.from(blob.readBigInt64LE(p + 1).toString(), 'latin1') : decimalBuffer(v);
+      }
+      if (shape === Shape.Flat) out.push(item);
+      else if ((count & 1) === 0) first = item;
+      else out.push([first, item]);
+    }
+    p = blEnd + 1;
+    count++;
+  }
+  const numele = blob.readUInt16LE(4);
+  if (numele !== COUNT_UNKNOWN && numele !== count) throw fail(baseOffset, 4, `header counts ${numele} elements, found ${count}`);
+  if (shape !== Shape.Flat) {
+    if ((count & 1) !== 0) {
+      const what = shape === Shape.Pairs ? 'hash holds an odd number (%) of fields and values' : 'zset holds an odd number (%) of members and scores';
+      throw new RdbError('BAD_ENCODING', baseOffset, what.replace('%', String(count)));
+    }
+    if (badScore !== null) throw new RdbError('BAD_ENCODING', baseOffset, `zset score "${badScore}" is not a number`);
+  }
   return out;
+}
+
+/**
+ * The integer element with encoding byte enc at p; NaN for a 64-bit one beyond +-2^53, which
+ * does not fit a double exactly (the caller reads it as a BigInt).
+ */
+function intAt(b: Buffer, p: number, enc: number): number {
+  if (enc < 0x80) return enc;
+  if (enc < 0xe0) {
+    const v = ((enc & 0x1f) << 8) | b[p + 1];
+    return v >= 0x1000 ? v - 0x2000 : v;
+  }
+  switch (enc) {
+    case 0xf1:
+      return b.readInt16LE(p + 1);
+    case 0xf2:
+      return b.readIntLE(p + 1, 3);
+    case 0xf3:
+      return b.readInt32LE(p + 1);
+    default: {
+      const hi = b.readInt32LE(p + 5);
+      // Within +-2^53 the double arithmetic is exact; only beyond it is BigInt needed.
+      return hi >= -0x200000 && hi < 0x200000 ? hi * TWO_32 + b.readUInt32LE(p + 1) : NaN;
+    }
+  }
+}
+
+function fail(baseOffset: number, at: number, detail: string): RdbError {
+  return new RdbError('BAD_ENCODING', baseOffset + at, `listpack: ${detail}`);
 }
 
 /** Bytes of the backlen that follows an element of `size` bytes (lpEncodeBacklen's limits). */
@@ -204,15 +392,13 @@ function backlenSize(size: number): number {
 
 /** Checks every byte of the listpack's structure; returns the element count. */
 function validate(blob: Buffer, baseOffset: number): number {
-  const fail = (at: number, detail: string): RdbError =>
-    new RdbError('BAD_ENCODING', baseOffset + at, `listpack: ${detail}`);
   const size = blob.length;
-  if (size < HEADER_SIZE + 1) throw fail(0, `${size} bytes is shorter than header and end marker`);
+  if (size < HEADER_SIZE + 1) throw fail(baseOffset, 0, `${size} bytes is shorter than header and end marker`);
   const total = blob.readUInt32LE(0);
-  if (total !== size) throw fail(0, `header says ${total} bytes, blob has ${size}`);
+  if (total !== size) throw fail(baseOffset, 0, `header says ${total} bytes, blob has ${size}`);
   const end = size - 1;
   if (blob[end] !== EOF) {
-    throw fail(end, `last byte is 0x${blob[end].toString(16).padStart(2, '0').toUpperCase()}, not the 0xFF end marker`);
+    throw fail(baseOffset, end, `last byte is 0x${blob[end].toString(16).padStart(2, '0').toUpperCase()}, not the 0xFF end marker`);
   }
   let p = HEADER_SIZE;
   let count = 0;
@@ -224,9 +410,9 @@ function validate(blob: Buffer, baseOffset: number): number {
     if (enc < 0xc0 || (enc >= 0xf1 && enc <= 0xf4)) headerSize = 1;
     else if (enc < 0xf0) headerSize = 2;
     else if (enc === 0xf0) headerSize = 5;
-    else if (enc === EOF) throw fail(p, 'end marker before the end of the listpack');
-    else throw fail(p, `unknown encoding 0x${enc.toString(16).toUpperCase()}`);
-    if (p + headerSize > end) throw fail(p, 'element header passes the end');
+    else if (enc === EOF) throw fail(baseOffset, p, 'end marker before the end of the listpack');
+    else throw fail(baseOffset, p, `unknown encoding 0x${enc.toString(16).toUpperCase()}`);
+    if (p + headerSize > end) throw fail(baseOffset, p, 'element header passes the end');
     let dataSize: number;
     if (enc < 0x80) dataSize = 0; // 7-bit uint
     else if (enc < 0xc0) dataSize = enc & 0x3f;
@@ -236,7 +422,7 @@ function validate(blob: Buffer, baseOffset: number): number {
     else dataSize = enc === 0xf4 ? 8 : enc - 0xef; // F1..F3: 2, 3, 4 bytes
     const entrySize = headerSize + dataSize;
     const backlen = backlenSize(entrySize);
-    if (entrySize + backlen > end - p) throw fail(p, `element of ${entrySize} bytes passes the end`);
+    if (entrySize + backlen > end - p) throw fail(baseOffset, p, `element of ${entrySize} bytes passes the end`);
     // The backlen is read from its last byte backwards; every byte but the first (lowest
     // address) has the continuation bit 0x80 set.
     const blEnd = p + entrySize + backlen - 1;
@@ -247,12 +433,12 @@ function validate(blob: Buffer, baseOffset: number): number {
       if ((blob[q] & 0x80) === 0 || q === p + entrySize) break;
     }
     if (value !== entrySize || q !== p + entrySize || (blob[q] & 0x80) !== 0) {
-      throw fail(p + entrySize, `backlen does not encode the element size ${entrySize}`);
+      throw fail(baseOffset, p + entrySize, `backlen does not encode the element size ${entrySize}`);
     }
     p = blEnd + 1;
     count++;
   }
   const numele = blob.readUInt16LE(4);
-  if (numele !== COUNT_UNKNOWN && numele !== count) throw fail(4, `header counts ${numele} elements, found ${count}`);
+  if (numele !== COUNT_UNKNOWN && numele !== count) throw fail(baseOffset, 4, `header counts ${numele} elements, found ${count}`);
   return count;
 }

@@ -2,13 +2,20 @@ import { Crc64 } from './crc64';
 import { RdbError } from './errors';
 import type { RdbEvent, RdbKey } from './events';
 import { decodeIntset } from './intset';
-import { decodeListpack } from './listpack';
-import { lzfDecompress } from './lzf';
+import * as listpack from './listpack';
+import * as lzf from './lzf';
 import { decodeModuleValue, moduleNameFromId } from './module';
 import { decodeStreamNode, readStreamTail, type StreamTail } from './stream';
-import { RdbType, type HashFieldExpire, type KeyValue, type StreamEntry, type ValueKind } from './types';
+import { RdbType as RdbTypes, type HashFieldExpire, type KeyValue, type StreamEntry, type ValueKind } from './types';
 import { decodeZiplist } from './ziplist';
+import * as views from './view';
 import { decodeZipmap } from './zipmap';
+// Module-local bindings: under a CommonJS transform (tsx, esbuild) every use of an import
+// is a property read through a getter, measurable on these per-element paths.
+const view = views.view;
+const { decodeListpack, decodeListpackPairs, decodeListpackScores, parseScoreBytes } = listpack;
+const lzfDecompressRange = lzf.lzfDecompressRange;
+const RdbType = RdbTypes;
 
 export interface RdbParserOptions {
   /**
@@ -124,14 +131,18 @@ const KIND_BY_TYPE: Record<number, KeyValue['type']> = {
   [RdbType.MODULE_2]: 'module',
 };
 
+function checkType(type: number, at: number): void {
+  if (KIND_BY_TYPE[type] !== undefined) return;
+  if (type === RdbType.MODULE_PRE_GA) {
+    throw new RdbError('UNKNOWN_TYPE', at, 'module value of the pre-GA format (type 6) cannot be read without its module');
+  }
+  throw new RdbError('UNKNOWN_TYPE', at, `unknown object type or opcode ${type}`);
+}
+
 /** Redis writes the text of a zset score; "inf" and "-inf" are not JavaScript number syntax. */
 export function parseScore(text: Buffer, offset: number): number {
-  const s = text.toString('latin1');
-  let n: number;
-  if (s === 'inf' || s === '+inf') n = Infinity;
-  else if (s === '-inf') n = -Infinity;
-  else n = s.length > 0 && s.trim() === s ? Number(s) : NaN;
-  if (Number.isNaN(n)) throw new RdbError('BAD_ENCODING', offset, `zset score "${s}" is not a number`);
+  const n = parseScoreBytes(text, 0, text.length);
+  if (Number.isNaN(n)) throw new RdbError('BAD_ENCODING', offset, `zset score "${text.toString('latin1')}" is not a number`);
   return n;
 }
 
@@ -152,6 +163,9 @@ export class RdbParser {
   private readonly decodeValues: boolean;
 
   private buf: Buffer = EMPTY;
+  /** buf's memory, for making views of it cheaply (see view). */
+  private ab: ArrayBufferLike = EMPTY.buffer;
+  private abOff = EMPTY.byteOffset;
   /** Whether `buf` is our own allocation (so its spare tail may be written). */
   private ownBuf = false;
   private pos = 0;
@@ -159,6 +173,11 @@ export class RdbParser {
   /** Absolute stream offset of buf[0]. */
   private base = 0;
   private resumeAt = 0;
+  /**
+   * Where parsing resumes when the buffered bytes run out (NEED_MORE): the start of the
+   * current step, or past the last element a step committed.
+   */
+  private mark = 0;
   private state = State.Header;
   private readonly crc = new Crc64();
   private crcDone = 0;
@@ -167,7 +186,30 @@ export class RdbParser {
   private expireMs: number | null = null;
   private idleSeconds: number | null = null;
   private lfuFreq: number | null = null;
+  /** The key being parsed: null between keys, else kc. */
   private k: KeyCtx | null = null;
+  private readonly kc: KeyCtx = {
+    db: 0,
+    key: EMPTY,
+    rdbType: 0,
+    expireMs: null,
+    idleSeconds: null,
+    lfuFreq: null,
+    offset: 0,
+    valueStart: 0,
+    phase: Phase.Start,
+    remaining: 0,
+    total: 0,
+    minExpire: 0,
+    decode: true,
+    chunked: false,
+    chunkIndex: 0,
+    chunkStart: 0,
+    items: NONE,
+    scores: NO_SCORES,
+    fieldExpires: NO_EXPIRES,
+    entries: NO_ENTRIES,
+  };
   private stringLeft = 0;
   /** A DUMP payload body holds one value and nothing else. */
   private valueOnly = false;
@@ -227,7 +269,8 @@ export class RdbParser {
   /** Parses one value given as its type byte and serialized bytes (a DUMP payload's body). */
   parseValue(rdbType: number, raw: Buffer): RdbKey {
     this.append(raw);
-    this.beginValue(rdbType, 0, () => EMPTY);
+    checkType(rdbType, 0);
+    this.beginValue(rdbType, 0, EMPTY);
     this.run();
     const ev = this.events;
     this.events = [];
@@ -277,7 +320,7 @@ export class RdbParser {
     const live = this.end - keep;
     if (live === 0) {
       this.base += this.end;
-      this.buf = chunk;
+      this.setBuf(chunk);
       this.ownBuf = false;
       this.pos = 0;
       this.end = chunk.length;
@@ -291,11 +334,17 @@ export class RdbParser {
     const next = Buffer.allocUnsafe(Math.max(2 * (live + chunk.length), 64 * 1024));
     this.buf.copy(next, 0, keep, this.end);
     chunk.copy(next, live);
-    this.buf = next;
+    this.setBuf(next);
     this.ownBuf = true;
     this.base += keep;
     this.pos -= keep;
     this.end = live + chunk.length;
+  }
+
+  private setBuf(b: Buffer): void {
+    this.buf = b;
+    this.ab = b.buffer;
+    this.abOff = b.byteOffset;
   }
 
   private checksumUpTo(rel: number): void {
@@ -308,11 +357,12 @@ export class RdbParser {
 
   private run(): void {
     for (;;) {
-      const mark = this.pos;
+      this.mark = this.pos;
       try {
         if (!this.step()) return;
       } catch (e) {
         if (e !== NEED_MORE) throw e;
+        const mark = this.mark;
         this.pos = mark;
         const pending = this.end - mark;
         this.resumeAt = pending > RETRY_DOUBLING_FROM ? this.base + mark + 2 * pending : 0;
@@ -358,7 +408,7 @@ export class RdbParser {
 
   bytes(n: number): Buffer {
     this.need(n);
-    const b = this.buf.subarray(this.pos, this.pos + n);
+    const b = view(this.ab, this.abOff + this.pos, n);
     this.pos += n;
     return b;
   }
@@ -472,7 +522,10 @@ export class RdbParser {
           throw new RdbError('BAD_LZF', at, `LZF string claims ${ulen} bytes from ${clen} compressed bytes`);
         }
         const dataAt = this.base + this.pos;
-        return lzfDecompress(this.bytes(clen), ulen, dataAt);
+        this.need(clen);
+        const start = this.pos;
+        this.pos += clen;
+        return lzfDecompressRange(this.buf, start, start + clen, ulen, dataAt);
       }
       default:
         throw new RdbError('BAD_ENCODING', at, `unknown string encoding ${enc}`);
@@ -610,40 +663,35 @@ export class RdbParser {
   // ---- keys ----
 
   private startKey(type: number, at: number): void {
-    this.beginValue(type, at, () => this.str());
+    checkType(type, at);
+    this.beginValue(type, at, this.str());
   }
 
-  private beginValue(type: number, at: number, readKey: () => Buffer): void {
-    const kind = KIND_BY_TYPE[type];
-    if (kind === undefined) {
-      if (type === RdbType.MODULE_PRE_GA) {
-        throw new RdbError('UNKNOWN_TYPE', at, 'module value of the pre-GA format (type 6) cannot be read without its module');
-      }
-      throw new RdbError('UNKNOWN_TYPE', at, `unknown object type or opcode ${type}`);
-    }
-    const key = readKey();
-    this.k = {
-      db: this.db,
-      key,
-      rdbType: type,
-      expireMs: this.expireMs,
-      idleSeconds: this.idleSeconds,
-      lfuFreq: this.lfuFreq,
-      offset: at,
-      valueStart: this.base + this.pos,
-      phase: Phase.Start,
-      remaining: 0,
-      total: 0,
-      minExpire: 0,
-      decode: this.decodeValues,
-      chunked: false,
-      chunkIndex: 0,
-      chunkStart: this.base + this.pos,
-      items: NONE,
-      scores: NO_SCORES,
-      fieldExpires: NO_EXPIRES,
-      entries: NO_ENTRIES,
-    };
+  /** Starts the value of a key whose name was read; the context object is reused. */
+  private beginValue(type: number, at: number, key: Buffer): void {
+    const k = this.kc;
+    const valueStart = this.base + this.pos;
+    k.db = this.db;
+    k.key = key;
+    k.rdbType = type;
+    k.expireMs = this.expireMs;
+    k.idleSeconds = this.idleSeconds;
+    k.lfuFreq = this.lfuFreq;
+    k.offset = at;
+    k.valueStart = valueStart;
+    k.phase = Phase.Start;
+    k.remaining = 0;
+    k.total = 0;
+    k.minExpire = 0;
+    k.decode = this.decodeValues;
+    k.chunked = false;
+    k.chunkIndex = 0;
+    k.chunkStart = valueStart;
+    k.items = NONE;
+    k.scores = NO_SCORES;
+    k.fieldExpires = NO_EXPIRES;
+    k.entries = NO_ENTRIES;
+    this.k = k;
     this.expireMs = this.idleSeconds = this.lfuFreq = null;
     this.state = State.Value;
   }
@@ -684,9 +732,15 @@ export class RdbParser {
       k.phase = Phase.Elements;
       if (k.decode) this.freshArrays(k);
     } else {
-      if (k.decode) this.element(k, type);
-      else this.skipElement(type);
-      k.remaining--;
+      // As many elements as are buffered, each committed once read whole (see mark), up to
+      // the end of the key or of a chunk.
+      const decode = k.decode;
+      for (;;) {
+        if (decode) this.element(k, type);
+        else this.skipElement(type);
+        this.mark = this.pos;
+        if (--k.remaining === 0 || this.base + this.pos - k.chunkStart >= this.bigKeyBytes) break;
+      }
     }
     if (k.remaining > 0) this.maybeChunk(k);
     else if (!k.decode && k.total > 0) this.emitRaw(k);
@@ -820,7 +874,7 @@ export class RdbParser {
         this.state = State.StringStream;
         return;
       }
-      if (k.decode) this.emitWhole(k, { type: 'string', value: this.bytes(n) });
+      if (k.decode) this.emitValue(k, 'string', this.bytes(n), null);
       else {
         this.need(n);
         this.pos += n;
@@ -834,7 +888,7 @@ export class RdbParser {
       this.emitRaw(k);
       return;
     }
-    this.emitWhole(k, { type: 'string', value: this.encodedStr(b & 0x3f, at) });
+    this.emitValue(k, 'string', this.encodedStr(b & 0x3f, at), null);
   }
 
   /** Forwards a big raw string in pieces, as it arrives. */
@@ -869,18 +923,22 @@ export class RdbParser {
         this.emitWhole(k, { type: 'set', value: this.decoded(decodeIntset, blob, blobAt) });
         return;
       case RdbType.SET_LISTPACK:
-        this.emitWhole(k, { type: 'set', value: this.decoded(decodeListpack, blob, blobAt) });
+        this.emitValue(k, 'set', this.decoded(decodeListpack, blob, blobAt), null);
         return;
-      case RdbType.ZSET_ZIPLIST:
-      case RdbType.ZSET_LISTPACK: {
-        const flat = this.decoded(type === RdbType.ZSET_ZIPLIST ? decodeZiplist : decodeListpack, blob, blobAt);
+      case RdbType.ZSET_LISTPACK:
+        this.emitValue(k, 'zset', this.decoded(decodeListpackScores, blob, blobAt), null);
+        return;
+      case RdbType.HASH_LISTPACK:
+        this.emitValue(k, 'hash', this.decoded(decodeListpackPairs, blob, blobAt), []);
+        return;
+      case RdbType.ZSET_ZIPLIST: {
+        const flat = this.decoded(decodeZiplist, blob, blobAt);
         this.emitWhole(k, { type: 'zset', value: this.decoded(pairsWithScores, flat, blobAt) });
         return;
       }
       case RdbType.HASH_ZIPMAP:
-      case RdbType.HASH_ZIPLIST:
-      case RdbType.HASH_LISTPACK: {
-        const decode = type === RdbType.HASH_ZIPMAP ? decodeZipmap : type === RdbType.HASH_ZIPLIST ? decodeZiplist : decodeListpack;
+      case RdbType.HASH_ZIPLIST: {
+        const decode = type === RdbType.HASH_ZIPMAP ? decodeZipmap : decodeZiplist;
         const flat = this.decoded(decode, blob, blobAt);
         this.emitWhole(k, { type: 'hash', value: this.decoded(pairs, flat, blobAt), fieldExpires: [] });
         return;
@@ -954,6 +1012,12 @@ export class RdbParser {
     this.endKey();
   }
 
+  /** emitWhole without the intermediate KeyValue. */
+  private emitValue(k: KeyCtx, type: ValueKind, value: KeyValue['value'], fieldExpires: HashFieldExpire[] | null): void {
+    this.events.push(keyEvent(k, type, value, fieldExpires, this.rawOf(k), null));
+    this.endKey();
+  }
+
   /** Emits the collected elements: the whole key, or the next chunk of it. */
   private emitKey(k: KeyCtx, last: boolean): void {
     let v: KeyValue;
@@ -987,7 +1051,8 @@ export class RdbParser {
   }
 
   private rawOf(k: KeyCtx): Buffer {
-    return this.buf.subarray(k.valueStart - this.base, this.pos);
+    const start = k.valueStart - this.base;
+    return view(this.ab, this.abOff + start, this.pos - start);
   }
 
   private pushKey(k: KeyCtx, v: KeyValue, raw: Buffer | null, chunk: RdbKey['chunk']): void {
