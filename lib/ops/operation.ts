@@ -7,6 +7,11 @@ import type { RdbKey } from '../rdb/events';
  */
 export type Operation = CommandOp | KeyOp | SnapshotBeginOp | SnapshotEndOp;
 
+/** `slot` of a command with no key (FLUSHALL, SCRIPT LOAD, PUBLISH …): it goes to every node or any node. */
+export const SLOT_NONE = -1;
+/** `slot` of a command whose keys span slots and cannot be split: the sink co-locates its keys. */
+export const SLOT_CROSS = -2;
+
 /** A write command from the replication stream (or made from the snapshot, e.g. FUNCTION LOAD). */
 export interface CommandOp {
   kind: 'command';
@@ -23,6 +28,8 @@ export interface CommandOp {
   offset: number;
   /** Non-zero inside MULTI … EXEC: the commands of one transaction share it (MULTI and EXEC too). */
   tx: number;
+  /** Set by the slot router: the destination hash slot of `keys`, or SLOT_NONE / SLOT_CROSS. */
+  slot?: number;
 }
 
 /** One key of the snapshot (or one chunk of a big key): the parsed RDB key plus its provenance. */
@@ -32,6 +39,8 @@ export type KeyOp = RdbKey & {
   offset: number;
   /** RDB version of `raw`: a DUMP payload of it is accepted by servers of at least this RDB version. */
   rdbVersion: number;
+  /** Set by the slot router: the destination hash slot of `key`. */
+  slot?: number;
 };
 
 /** A full sync of one shard starts: what the destination held for it must be replaced. */
