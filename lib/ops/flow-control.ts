@@ -1,9 +1,10 @@
 /**
  * Credit-based flow control between a source node and the sinks its batches reach, across
- * Node-RED's wires (which have none). A source may have `window` batches in flight; a
- * sink acknowledges each batch once applied. Sources and sinks meet in this process-wide
- * registry by the source node's id, which every batch carries (msg.redisSync.source).
- * With no sink attached (a flow that ends in a debug node, say) nothing waits.
+ * Node-RED's wires (which have none). A source may have `window` batches in flight; a sink
+ * acknowledges each batch (by its `seq`) once applied, and the source learns, per shard,
+ * the position up to which everything is applied: what it may save as its resume point.
+ * Sources and sinks meet in this process-wide registry by the source node's id, which
+ * every batch carries (msg.redisSync.source). With no sink attached nothing waits.
  */
 export class FlowControl {
   private static readonly registry = new Map<string, FlowControl>();
@@ -25,9 +26,16 @@ export class FlowControl {
   }
 
   window = 8;
+  /** Called with the position up to which a shard's batches are all applied. */
+  onApplied: ((shard: string, position: unknown) => void) | null = null;
+
   private inFlight = 0;
+  private nextSeq = 1;
   private readonly sinks = new Set<string>();
   private waiters: Array<() => void> = [];
+  /** Per shard, the batches not yet known applied, in send order. */
+  private readonly queues = new Map<string, Array<{ seq: number; position: unknown; done: boolean }>>();
+  private readonly shardOf = new Map<number, string>();
 
   /** Batches sent and not yet acknowledged. */
   get pending(): number {
@@ -48,23 +56,43 @@ export class FlowControl {
     if (this.sinks.size === 0) this.release();
   }
 
-  /** Call before sending a batch: resolves when the window has room (at once with no sink). */
-  async acquire(): Promise<void> {
-    if (this.sinks.size === 0) return; // nobody acknowledges: counting would only block later
+  /** Before sending a batch: waits for room in the window (none with no sink), returns its seq. */
+  async acquire(shard: string, position: unknown): Promise<number> {
     while (this.sinks.size > 0 && this.inFlight >= this.window) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
+    const seq = this.nextSeq++;
+    if (this.sinks.size === 0) return seq; // nobody acknowledges: tracking would only grow
     this.inFlight++;
+    let q = this.queues.get(shard);
+    if (!q) this.queues.set(shard, (q = []));
+    q.push({ seq, position, done: false });
+    this.shardOf.set(seq, shard);
+    return seq;
   }
 
-  /** A sink applied a batch. */
-  ack(): void {
+  /** A sink applied batch `seq`. */
+  ack(seq: number): void {
+    const shard = this.shardOf.get(seq);
+    if (shard === undefined) return;
+    this.shardOf.delete(seq);
     if (this.inFlight > 0) this.inFlight--;
     this.waiters.shift()?.();
+    const q = this.queues.get(shard) as Array<{ seq: number; position: unknown; done: boolean }>;
+    const entry = q.find((e) => e.seq === seq);
+    if (entry) entry.done = true;
+    let applied: unknown = undefined;
+    while (q.length > 0 && q[0].done) {
+      const e = q.shift() as { position: unknown };
+      if (e.position !== null) applied = e.position;
+    }
+    if (applied !== undefined) this.onApplied?.(shard, applied);
   }
 
   private release(): void {
     this.inFlight = 0;
+    this.queues.clear();
+    this.shardOf.clear();
     for (const w of this.waiters.splice(0)) w();
   }
 }

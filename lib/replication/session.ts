@@ -34,7 +34,12 @@ export interface ReplicaSessionOptions {
    * Receives the batches in order. The next batch waits until the promise settles: this is
    * the backpressure, the spool absorbs the rest. A rejection stops the session.
    */
-  onBatch: (ops: Operation[], session: ReplicaSession) => Promise<void>;
+  onBatch: (ops: Operation[], session: ReplicaSession, position: ReplPosition | null) => Promise<void>;
+  /**
+   * While this returns true, the saved position is only what `confirm()` was given (what a
+   * sink applied), not what was handed on: after a crash, the replay starts from there.
+   */
+  confirmedOnly?: () => boolean;
 }
 
 export interface SessionProgress {
@@ -115,6 +120,7 @@ export class ReplicaSession extends EventEmitter {
   /** Position of the last byte received (what a reconnect asks to continue from). */
   private received: ReplPosition | null = null;
   private handedOn: ReplPosition | null = null;
+  private confirmed: ReplPosition | null = null;
   private savedAt = 0;
   private caughtUpAt = Date.now();
   private stopping = false;
@@ -140,7 +146,7 @@ export class ReplicaSession extends EventEmitter {
   async start(): Promise<void> {
     this.spool = await Spool.open(join(this.opts.spoolDir), { mode: 'reset', maxBytes: this.opts.spoolMaxBytes });
     this.received = this.mode === 'full' ? null : await this.opts.positions.load(this.opts.shard);
-    this.handedOn = this.received;
+    this.handedOn = this.confirmed = this.received;
     this.loops = Promise.all([this.linkLoop(), this.consumeLoop()]);
   }
 
@@ -363,7 +369,8 @@ export class ReplicaSession extends EventEmitter {
 
   private async handOn(batch: Operation[]): Promise<void> {
     const ops = this.mode === 'incremental' ? batch.filter((o) => o.kind === 'command' && o.offset > this.snapshotOffset()) : batch;
-    if (ops.length > 0) await this.opts.onBatch(ops, this);
+    const position = this.decoder.phase === 'stream' && this.decoder.position ? { ...this.decoder.position } : null;
+    if (ops.length > 0) await this.opts.onBatch(ops, this, position);
     await this.markHandedOn();
   }
 
@@ -380,11 +387,18 @@ export class ReplicaSession extends EventEmitter {
     return this.decoder.snapshotOffset ?? -1;
   }
 
+  /** A sink applied everything up to `position` (see confirmedOnly). */
+  async confirm(position: ReplPosition): Promise<void> {
+    this.confirmed = { ...position };
+    await this.savePosition(false);
+  }
+
   private async savePosition(now: boolean): Promise<void> {
-    if (this.handedOn === null || this.mode === 'full' && !now) return;
+    const position = this.opts.confirmedOnly?.() ? this.confirmed : this.handedOn;
+    if (position === null || (this.mode === 'full' && !now)) return;
     if (!now && Date.now() - this.savedAt < POSITION_SAVE_MS) return;
     this.savedAt = Date.now();
-    await this.opts.positions.save(this.opts.shard, this.handedOn);
+    await this.opts.positions.save(this.opts.shard, position);
   }
 }
 

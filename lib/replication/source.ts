@@ -4,6 +4,7 @@ import Redis from 'ioredis';
 import { toSocketOptions, type EndpointConfig } from '../endpoint';
 import type { Operation } from '../ops/operation';
 import { ReplicationError } from './errors';
+import type { ReplPosition } from './link';
 import { FilePositionStore, type PositionStore } from './position';
 import { ReplicaSession, type ReplicaSessionOptions, type SessionProgress, type SyncMode } from './session';
 import { pickNode, selectShards, TopologyWatcher, type RedisLike, type ShardInfo } from './topology';
@@ -28,7 +29,9 @@ export interface ReplicaSourceOptions {
   topologyIntervalMs?: number;
   /** The port announced to masters (REPLCONF listening-port). */
   listeningPort?: number;
-  onBatch: (ops: Operation[], shard: string) => Promise<void>;
+  onBatch: (ops: Operation[], shard: string, position: ReplPosition | null) => Promise<void>;
+  /** See ReplicaSessionOptions.confirmedOnly. */
+  confirmedOnly?: () => boolean;
 }
 
 export interface SourceProgress {
@@ -83,7 +86,15 @@ export class ReplicaSource extends EventEmitter {
     this.watcher = new TopologyWatcher((host, port) => this.connect(host, port), seeds, { intervalMs: this.opts.topologyIntervalMs ?? 5000, tls });
     this.watcher.on('change', (t, diff) => {
       for (const s of diff.removed) void this.stopShard(shardKey(t.mode, s));
-      for (const s of selectShards(diff.added, this.opts.shards ?? 'all')) void this.startShard(t.mode, s);
+      // Selected among all shards (an index counts every shard), started when new. A bad selector
+      // must not throw out of the discovery: start() reports it, later rounds as 'topology-error'.
+      let chosen: ShardInfo[] = [];
+      try {
+        chosen = selectShards(t.shards, this.opts.shards ?? 'all');
+      } catch (err) {
+        this.emit('topology-error', err);
+      }
+      for (const s of diff.added) if (chosen.includes(s)) void this.startShard(t.mode, s);
       for (const c of [...diff.masterChanged, ...diff.slotsChanged, ...diff.replicasChanged]) {
         const entry = this.sessions.get(shardKey(t.mode, c.before));
         if (entry) entry.shard = c.after;
@@ -97,8 +108,17 @@ export class ReplicaSource extends EventEmitter {
       await this.watcher.stop();
       throw new ReplicationError('CONNECT', `the source cannot be reached: ${(err as Error).message}`, { cause: err });
     }
-    const selected = selectShards(topology.shards, this.opts.shards ?? 'all');
-    if (selected.length === 0) throw new ReplicationError('LOCAL', `the shard selection "${this.opts.shards}" matches none of the ${topology.shards.length} shards`);
+    const selector = this.opts.shards ?? 'all';
+    let problem: string | null = null;
+    try {
+      if (selectShards(topology.shards, selector).length === 0) problem = `the shard selection "${selector}" matches none of the ${topology.shards.length} shards`;
+    } catch (err) {
+      problem = (err as Error).message;
+    }
+    if (problem !== null) {
+      await this.watcher.stop(); // nothing goes on in the background after a rejected start
+      throw new ReplicationError('LOCAL', problem);
+    }
   }
 
   stop(): Promise<void> {
@@ -165,7 +185,8 @@ export class ReplicaSource extends EventEmitter {
       batchOps: this.opts.batchOps,
       batchBytes: this.opts.batchBytes,
       batchLatencyMs: this.opts.batchLatencyMs,
-      onBatch: (ops) => this.opts.onBatch(ops, key),
+      onBatch: (ops, _session, position) => this.opts.onBatch(ops, key, position),
+      confirmedOnly: this.opts.confirmedOnly,
     };
     const session = new ReplicaSession(sessionOpts);
     this.sessions.set(key, { session, shard });
@@ -184,6 +205,11 @@ export class ReplicaSource extends EventEmitter {
     });
     await session.start();
     this.updatePhase();
+  }
+
+  /** A sink applied the shard's operations up to `position`. */
+  confirm(shard: string, position: ReplPosition): Promise<void> {
+    return this.sessions.get(shard)?.session.confirm(position) ?? Promise.resolve();
   }
 
   private async stopShard(key: string): Promise<void> {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { EndpointHandle, EndpointUser } from '../../lib/endpoint';
 import { FlowControl } from '../../lib/ops/flow-control';
 import type { Operation } from '../../lib/ops/operation';
+import type { ReplPosition } from '../../lib/replication/link';
 import type { SyncMode } from '../../lib/replication/session';
 import { ReplicaSource, type SourceProgress } from '../../lib/replication/source';
 
@@ -142,11 +143,14 @@ export = function register(RED: NodeRedApi): void {
         batchOps: num(def.batchOps, 1000),
         batchLatencyMs: num(def.batchLatencyMs, 20),
         spoolMaxBytes: num(def.spoolMaxMb, 4096) * MB,
-        onBatch: async (ops: Operation[], shard: string) => {
-          await flow.acquire();
-          node.send([{ topic: 'redis-sync/ops', payload: ops, redisSync: { source: def.id, shard } }, null]);
+        onBatch: async (ops: Operation[], shard: string, position: ReplPosition | null) => {
+          const seq = await flow.acquire(shard, position);
+          node.send([{ topic: 'redis-sync/ops', payload: ops, redisSync: { source: def.id, shard, seq } }, null]);
         },
+        // with a sink acknowledging batches, only what it applied is a safe resume point
+        confirmedOnly: () => flow.attached,
       });
+      flow.onApplied = (shard, position) => void s.confirm(shard, position as ReplPosition);
       source = s;
       // Retried faults go to Catch nodes too (once per new reason), so a flow can alert on them.
       let lastReason = '';

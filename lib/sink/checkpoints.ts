@@ -1,0 +1,186 @@
+import calculateSlot from 'cluster-key-slot';
+import type { CommandArg } from '../resp/encoder';
+import { RespError } from '../resp/errors';
+import type { NodeConnection } from './connection';
+import { SinkError } from './errors';
+
+const PREFIX = 'redis-sync:ckpt';
+
+/** A short string whose hash slot is `slot`: puts a checkpoint key into the slot it guards. */
+const TAGS: string[] = (() => {
+  const tags: string[] = new Array(16384);
+  let found = 0;
+  for (let i = 0; found < 16384; i++) {
+    const t = i.toString(36);
+    const s = calculateSlot(t);
+    if (tags[s] === undefined) {
+      tags[s] = t;
+      found++;
+    }
+  }
+  return tags;
+})();
+
+interface ShardState {
+  epoch: string;
+  barrier: number;
+  slots: Map<number, number>;
+}
+
+/**
+ * The destination's record of what was applied, per source pipeline and shard: an epoch
+ * (which full sync the offsets belong to), the offset of the last barrier (keyless or
+ * cross-slot command, applied after everything before it), and per hash slot the offset of
+ * the last guarded group, written in the same MULTI … EXEC as the group. They live in the
+ * destination itself (keys `redis-sync:ckpt…`, db 0), so they are exactly as durable as the
+ * data they describe.
+ */
+export class Checkpoints {
+  private readonly state = new Map<string, ShardState>();
+
+  constructor(
+    private readonly cluster: boolean,
+    private readonly nodeFor: (slot: number) => NodeConnection,
+    private masters: NodeConnection[],
+  ) {}
+
+  setMasters(masters: NodeConnection[]): void {
+    this.masters = masters;
+  }
+
+  private key(slot: number): string {
+    return this.cluster ? `${PREFIX}:{${TAGS[slot]}}` : PREFIX;
+  }
+
+  private globalKey(): string {
+    return `${this.key(0)}:global`;
+  }
+
+  /** Loads (once) what the destination recorded for this pipeline and shard. */
+  async prepare(source: string, shard: string): Promise<void> {
+    const id = `${source}|${shard}`;
+    if (this.state.has(id)) return;
+    const g = this.nodeFor(0);
+    const epoch = await g.call(['HGET', this.globalKey(), `${id}|epoch`]);
+    const barrier = await g.call(['HGET', this.globalKey(), `${id}|barrier`]);
+    const st: ShardState = { epoch: epoch === null ? '' : String(epoch), barrier: 0, slots: new Map() };
+    const b = parse(barrier, st.epoch);
+    if (b !== null) st.barrier = b;
+    for (const m of this.masters) {
+      let cursor = '0';
+      do {
+        const r = (await m.call(['SCAN', cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000])) as [Buffer, Buffer[]];
+        cursor = String(r[0]);
+        for (const k of r[1]) {
+          if (k.toString().endsWith(':global')) continue;
+          const v = parse(await m.call(['HGET', k, id]), st.epoch);
+          if (v !== null) st.slots.set(this.cluster ? calculateSlot(k) : 0, v);
+        }
+      } while (cursor !== '0');
+    }
+    this.state.set(id, st);
+  }
+
+  /** Whether the operation at `offset` on `slot` (SLOT_NONE for a barrier) is already applied. */
+  applied(source: string, shard: string, slot: number, offset: number): boolean {
+    const st = this.state.get(`${source}|${shard}`);
+    if (!st) return false;
+    return offset <= st.barrier || offset <= (st.slots.get(this.cluster ? slot : 0) ?? -1);
+  }
+
+  /** The command that records a guarded group, to send inside its MULTI … EXEC. */
+  writeCommand(source: string, shard: string, slot: number, offset: number): CommandArg[] {
+    const st = this.state.get(`${source}|${shard}`);
+    return ['HSET', this.key(slot), `${source}|${shard}`, `${st?.epoch ?? ''} ${offset}`];
+  }
+
+  /** A guarded group's EXEC succeeded. */
+  noteApplied(source: string, shard: string, slot: number, offset: number): void {
+    const st = this.state.get(`${source}|${shard}`);
+    if (st) st.slots.set(this.cluster ? slot : 0, offset);
+  }
+
+  async writeBarrier(source: string, shard: string, offset: number): Promise<void> {
+    const id = `${source}|${shard}`;
+    const st = this.state.get(id);
+    if (!st) return;
+    st.barrier = offset;
+    check(await this.nodeFor(0).call(['HSET', this.globalKey(), `${id}|barrier`, `${st.epoch} ${offset}`]));
+  }
+
+  /** FLUSHALL removed every slot's record; offsets before the flush are covered by its barrier. */
+  forgetSlots(): void {
+    for (const st of this.state.values()) st.slots.clear();
+  }
+
+  /**
+   * A full sync of a shard starts. With "precheck and intercept" the destination must be
+   * empty the first time; on a later full sync of the same shard (after a link that could
+   * not resume) what the earlier one wrote is removed first, or keys deleted at the source
+   * in between would survive.
+   */
+  async beginEpoch(source: string, shard: string, epoch: string, intercept: boolean): Promise<void> {
+    const id = `${source}|${shard}`;
+    await this.prepare(source, shard);
+    const st = this.state.get(id) as ShardState;
+    if (intercept) {
+      if (st.epoch === '') await this.assertEmpty();
+      else if (st.epoch !== epoch) await this.clearShard(shard);
+    }
+    st.epoch = epoch;
+    st.barrier = 0;
+    st.slots.clear();
+    check(await this.nodeFor(0).call(['HSET', this.globalKey(), `${id}|epoch`, epoch]));
+    check(await this.nodeFor(0).call(['HDEL', this.globalKey(), `${id}|barrier`]));
+  }
+
+  private async assertEmpty(): Promise<void> {
+    let keys = 0;
+    for (const m of this.masters) {
+      const info = String(await m.call(['INFO', 'keyspace']));
+      for (const match of info.matchAll(/keys=(\d+)/g)) keys += Number(match[1]);
+      let cursor = '0';
+      do {
+        const r = (await m.call(['SCAN', cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000])) as [Buffer, Buffer[]];
+        cursor = String(r[0]);
+        keys -= r[1].length;
+      } while (cursor !== '0');
+    }
+    if (keys > 0) {
+      throw new SinkError('NOT_EMPTY', `the destination holds ${keys} keys, but the conflict policy "precheck and intercept" needs it empty: empty it, or choose "ignore" to overwrite keys of the same name`);
+    }
+  }
+
+  /** Deletes what an earlier full sync of this shard wrote: its slots' keys, or everything for a standalone source. */
+  private async clearShard(shard: string): Promise<void> {
+    if (!shard.startsWith('slots:')) {
+      for (const m of this.masters) check(await m.call(['FLUSHALL']));
+      this.forgetSlots();
+      return;
+    }
+    const slots = new Set<number>();
+    for (const range of shard.slice(6).split(',')) {
+      const [a, b] = range.split('-').map(Number);
+      for (let s = a; s <= (b ?? a); s++) slots.add(s);
+    }
+    for (const m of this.masters) {
+      let cursor = '0';
+      do {
+        const r = (await m.call(['SCAN', cursor, 'COUNT', 1000])) as [Buffer, Buffer[]];
+        cursor = String(r[0]);
+        const doomed = r[1].filter((k) => slots.has(calculateSlot(k)) && !k.toString('latin1').startsWith(PREFIX));
+        for (const k of doomed) check(await m.call(['DEL', k]));
+      } while (cursor !== '0');
+    }
+  }
+}
+
+function parse(v: unknown, epoch: string): number | null {
+  if (v === null || v === undefined || v instanceof RespError) return null;
+  const [e, offset] = String(v).split(' ');
+  return e === epoch && /^\d+$/.test(offset ?? '') ? Number(offset) : null;
+}
+
+function check(reply: unknown): void {
+  if (reply instanceof RespError) throw new SinkError('REPLY', `the destination refused a checkpoint write: ${reply.message}`, reply);
+}

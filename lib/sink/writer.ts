@@ -1,0 +1,367 @@
+import calculateSlot from 'cluster-key-slot';
+import { toSocketOptions, type EndpointConfig } from '../endpoint';
+import { SLOT_CROSS, SLOT_NONE, type CommandOp, type KeyOp, type Operation } from '../ops/operation';
+import { buildDumpPayload } from '../rdb/dump';
+import { decodeRawValue } from '../rdb/parser';
+import type { KeyValue } from '../rdb/types';
+import type { CommandArg } from '../resp/encoder';
+import { RespError } from '../resp/errors';
+import type { RespValue } from '../resp/parser';
+import { Checkpoints } from './checkpoints';
+import { isReplaySafe, STANDALONE_ONLY, TO_EVERY_MASTER, TX_MARKERS } from './commands';
+import { NodeConnection, type ConnectionOptions } from './connection';
+import { SinkError } from './errors';
+import { typedCommands, TypedLimits } from './typed';
+
+/**
+ * The seed service's conflict modes: "precheck and intercept" (the destination must be
+ * empty), "ignore" (the source overwrites keys of the same name); and "skip existing".
+ */
+export type ConflictPolicy = 'intercept' | 'ignore' | 'skip-existing';
+
+export interface WriterOptions {
+  endpoint: EndpointConfig;
+  conflict?: ConflictPolicy;
+  /** Default true. False applies every operation plainly: at-least-once, faster. */
+  exactlyOnce?: boolean;
+  /** A snapshot key whose payload is bigger than this is written with typed commands. */
+  restoreMaxBytes?: number;
+}
+
+export interface BatchContext {
+  /** Names the pipeline in the destination's checkpoints (the source node's id). */
+  source: string;
+}
+
+export interface WriterStats {
+  keys: number;
+  commands: number;
+  skippedReplays: number;
+  skippedExisting: number;
+  typedKeys: number;
+  droppedFieldTtls: number;
+  redirects: number;
+}
+
+/** RDB version each server version reads (the highest a RESTORE payload may have). */
+function rdbVersionOf(v: [number, number]): number {
+  const [a, b] = v;
+  if (a > 7 || (a === 7 && b >= 4)) return 12;
+  if (a === 7 && b >= 2) return 11;
+  if (a === 7) return 10;
+  if (a >= 5) return 9;
+  if (a === 4) return 8;
+  if (a === 3 && b >= 2) return 7;
+  return 6;
+}
+
+const FULL_SLOTS = 16384;
+
+interface Group {
+  slot: number;
+  conn: NodeConnection;
+  ops: Operation[];
+  guarded: boolean;
+}
+
+/**
+ * Applies batches of operations to a standalone or cluster destination, in order per key,
+ * pipelined per node. Exactly once: see commands.ts and checkpoints.ts for the rule.
+ */
+export class DestinationWriter {
+  readonly stats: WriterStats = { keys: 0, commands: 0, skippedReplays: 0, skippedExisting: 0, typedKeys: 0, droppedFieldTtls: 0, redirects: 0 };
+  private readonly opts: Required<Omit<WriterOptions, 'endpoint'>> & { endpoint: EndpointConfig };
+  private readonly limits = new TypedLimits();
+  private cluster = false;
+  private version: [number, number] = [0, 0];
+  private rdbVersion = 0;
+  private conns = new Map<string, NodeConnection>();
+  private slotMap: NodeConnection[] = [];
+  private masters: NodeConnection[] = [];
+  private checkpoints!: Checkpoints;
+  /** Current db of each standalone connection, to send SELECT only when it changes. */
+  private dbOf = new Map<NodeConnection, number>();
+
+  constructor(opts: WriterOptions) {
+    this.opts = {
+      endpoint: opts.endpoint,
+      conflict: opts.conflict ?? 'ignore',
+      exactlyOnce: opts.exactlyOnce ?? true,
+      restoreMaxBytes: opts.restoreMaxBytes ?? 64 * 1024 * 1024,
+    };
+  }
+
+  get isCluster(): boolean {
+    return this.cluster;
+  }
+
+  async connect(): Promise<void> {
+    const ep = this.opts.endpoint;
+    const seed = ep.mode === 'cluster' ? ep.seeds[0] : { host: ep.host, port: ep.port };
+    const first = await this.open(seed.host, seed.port);
+    const info = String(await first.call(['INFO', 'server'])) + String(await first.call(['INFO', 'cluster']));
+    const ver = /redis_version:(\d+)\.(\d+)/.exec(info);
+    this.version = ver ? [Number(ver[1]), Number(ver[2])] : [0, 0];
+    this.rdbVersion = rdbVersionOf(this.version);
+    this.cluster = /cluster_enabled:1/.test(info);
+    if (this.cluster) await this.refreshSlots();
+    else {
+      this.masters = [first];
+      this.slotMap = new Array(FULL_SLOTS).fill(first);
+    }
+    this.checkpoints = new Checkpoints(this.cluster, (slot) => this.nodeFor(slot), this.masters);
+  }
+
+  close(): void {
+    for (const c of this.conns.values()) c.close();
+    this.conns.clear();
+  }
+
+  /** Applies one batch (all of it, or throws SinkError); resolves once every reply is in. */
+  async apply(ops: Operation[], ctx: BatchContext): Promise<void> {
+    let segment: Operation[] = [];
+    for (const op of ops) {
+      if (op.kind === 'command' && TX_MARKERS.has(op.name)) continue;
+      const slot = this.slotOf(op);
+      if (op.kind === 'snapshot-begin' || op.kind === 'snapshot-end' || slot === SLOT_NONE || slot === SLOT_CROSS) {
+        // a barrier: everything before it is applied first, everything after waits for it
+        await this.applySegment(segment, ctx);
+        segment = [];
+        await this.applyBarrier(op, slot, ctx);
+      } else {
+        segment.push(op);
+      }
+    }
+    await this.applySegment(segment, ctx);
+  }
+
+  private async open(host: string, port: number): Promise<NodeConnection> {
+    const name = `${host}:${port}`;
+    const existing = this.conns.get(name);
+    if (existing && !existing.broken) return existing;
+    const so = toSocketOptions(this.opts.endpoint, host, port);
+    const opts: ConnectionOptions = { host, port, tls: so.tls ? so.connect : null, username: so.auth?.username, password: so.auth?.password, connectTimeoutMs: so.connectTimeoutMs };
+    const conn = new NodeConnection(opts);
+    await conn.connect();
+    this.conns.set(name, conn);
+    this.dbOf.set(conn, 0);
+    return conn;
+  }
+
+  /** Learns which master serves which slot (CLUSTER SLOTS). */
+  private async refreshSlots(): Promise<void> {
+    let reply: RespValue | undefined;
+    let lastErr: unknown;
+    for (const c of [...this.conns.values()].filter((x) => !x.broken)) {
+      try {
+        reply = await c.call(['CLUSTER', 'SLOTS']);
+        if (!(reply instanceof RespError)) break;
+      } catch (err) {
+        lastErr = err;
+      }
+    }
+    if (!Array.isArray(reply)) throw new SinkError('CONNECT', `the destination cluster's slot map cannot be read: ${String(lastErr ?? reply)}`);
+    const map: NodeConnection[] = new Array(FULL_SLOTS);
+    const masters = new Set<NodeConnection>();
+    for (const range of reply as RespValue[][]) {
+      const [from, to, master] = range as [number, number, RespValue[]];
+      const host = String(master[0]) || this.seedHost();
+      const conn = await this.open(host, Number(master[1]));
+      masters.add(conn);
+      for (let s = from; s <= to; s++) map[s] = conn;
+    }
+    const missing = map.findIndex((c) => c === undefined);
+    if (map.length !== FULL_SLOTS || missing >= 0 || masters.size === 0) {
+      throw new SinkError('CLUSTERDOWN', `the destination cluster does not serve every slot (slot ${missing} has no master)`);
+    }
+    this.slotMap = map;
+    this.masters = [...masters];
+    this.checkpoints?.setMasters(this.masters);
+  }
+
+  private seedHost(): string {
+    const ep = this.opts.endpoint;
+    return ep.mode === 'cluster' ? ep.seeds[0].host : ep.host;
+  }
+
+  private nodeFor(slot: number): NodeConnection {
+    return this.slotMap[this.cluster ? slot : 0];
+  }
+
+  private slotOf(op: Operation): number {
+    if (op.kind === 'snapshot-begin' || op.kind === 'snapshot-end') return SLOT_NONE;
+    if (!this.cluster) return op.kind === 'command' && op.keys.length === 0 ? SLOT_NONE : 0;
+    if (op.slot !== undefined) return op.slot;
+    if (op.kind === 'key') return calculateSlot(op.key);
+    if (op.keys.length === 0) return SLOT_NONE;
+    const s = calculateSlot(op.args[op.keys[0]]);
+    for (let i = 1; i < op.keys.length; i++) if (calculateSlot(op.args[op.keys[i]]) !== s) return SLOT_CROSS;
+    return s;
+  }
+
+  // ---- the common case: keyed operations, grouped per slot, pipelined per node ----
+
+  private async applySegment(ops: Operation[], ctx: BatchContext): Promise<void> {
+    if (ops.length === 0) return;
+    for (let attempt = 0; ; attempt++) {
+      await this.checkpoints.prepare(ctx.source, ops[0].shard);
+      const groups = this.group(ops, ctx);
+      const touched = new Set<NodeConnection>();
+      for (const g of groups) {
+        this.sendGroup(g, ctx);
+        touched.add(g.conn);
+      }
+      const redirected = await this.collect([...touched]);
+      if (!redirected) return;
+      if (attempt >= 5) throw new SinkError('MOVED', `the destination keeps redirecting after ${attempt} slot map refreshes`);
+      this.stats.redirects++;
+      await this.refreshSlots();
+      // re-apply what did not land: already applied guarded groups are skipped by their checkpoint,
+      // unguarded ones are assignments and may run twice
+      await new Promise((r) => setTimeout(r, 20 * attempt));
+    }
+  }
+
+  private group(ops: Operation[], ctx: BatchContext): Group[] {
+    const bySlot = new Map<number, Group>();
+    for (const op of ops) {
+      const slot = this.slotOf(op);
+      if (op.kind === 'command' && this.checkpoints.applied(ctx.source, op.shard, slot, op.offset)) {
+        this.stats.skippedReplays++;
+        continue;
+      }
+      let g = bySlot.get(slot);
+      if (!g) {
+        g = { slot, conn: this.nodeFor(slot), ops: [], guarded: false };
+        bySlot.set(slot, g);
+      }
+      g.ops.push(op);
+      if (this.opts.exactlyOnce && op.kind === 'command' && (op.tx !== 0 || !isReplaySafe(op.name, op.args))) g.guarded = true;
+    }
+    return [...bySlot.values()];
+  }
+
+  private sendGroup(g: Group, ctx: BatchContext): void {
+    const c = g.conn;
+    if (g.guarded) c.send(['MULTI'], null, g);
+    let last: Operation | null = null;
+    for (const op of g.ops) {
+      last = op;
+      if (op.kind === 'key') this.sendKey(c, op, g);
+      else if (op.kind === 'command') this.sendCommand(c, op, g);
+    }
+    if (g.guarded && last !== null && last.kind === 'command') {
+      this.selectDb(c, 0, g);
+      c.send(this.checkpoints.writeCommand(ctx.source, last.shard, g.slot, last.offset), null, g);
+      const done = { source: ctx.source, shard: last.shard, offset: last.offset };
+      c.send(['EXEC'], (reply) => this.onExec(reply, g, done), g);
+    }
+  }
+
+  private onExec(reply: RespValue, g: Group, done: { source: string; shard: string; offset: number }): void {
+    // EXECABORT (a queued command was refused, e.g. MOVED): the error of that command is in `errors`.
+    if (reply instanceof RespError && reply.code !== 'EXECABORT') g.conn.errors.push({ error: reply, tag: g });
+    if (!Array.isArray(reply)) return;
+    // the group is applied, checkpoint included: a retry of this batch must skip it
+    this.checkpoints.noteApplied(done.source, done.shard, g.slot, done.offset);
+    for (const r of reply) if (r instanceof RespError) g.conn.errors.push({ error: r, tag: g });
+  }
+
+  private selectDb(c: NodeConnection, db: number, tag: unknown): void {
+    if (this.cluster || this.dbOf.get(c) === db) return;
+    c.send(['SELECT', db], null, tag);
+    this.dbOf.set(c, db);
+  }
+
+  private sendCommand(c: NodeConnection, op: CommandOp, g: Group): void {
+    if (this.cluster && op.db !== 0) {
+      throw new SinkError('DB', `${op.name} on db ${op.db} (offset ${op.offset}): a cluster destination has only db 0; remap or prefix dbs with redis-op-filter`);
+    }
+    this.selectDb(c, op.db, g);
+    c.send([op.name, ...op.args], null, op);
+    this.stats.commands++;
+  }
+
+  private sendKey(c: NodeConnection, op: KeyOp, g: Group): void {
+    if (this.cluster && op.db !== 0) {
+      throw new SinkError('DB', `key "${op.key.toString('latin1').slice(0, 60)}" of db ${op.db}: a cluster destination has only db 0; remap or prefix dbs with redis-op-filter`);
+    }
+    this.selectDb(c, op.db, g);
+    if (op.chunk === null || op.chunk.index === 0) this.stats.keys++;
+    const restorable = op.raw !== null && op.rdbVersion <= this.rdbVersion && op.raw.length <= this.opts.restoreMaxBytes;
+    if (restorable) {
+      const args: CommandArg[] = ['RESTORE', op.key, op.expireMs ?? 0, buildDumpPayload(op.rdbType, op.raw as Buffer, op.rdbVersion)];
+      if (this.opts.conflict !== 'skip-existing') args.push('REPLACE');
+      if (op.expireMs !== null) args.push('ABSTTL');
+      if (op.idleSeconds !== null) args.push('IDLETIME', op.idleSeconds);
+      else if (op.lfuFreq !== null) args.push('FREQ', op.lfuFreq);
+      c.send(args, this.opts.conflict === 'skip-existing' ? (r) => this.onSkippable(r, c, op) : null, op);
+      return;
+    }
+    this.stats.typedKeys++;
+    const value = (op.value === null ? decodeRawValue(op.rdbType, op.raw as Buffer, op.rdbVersion) : op) as KeyValue;
+    const part = { first: op.chunk === null || op.chunk.index === 0, last: op.chunk === null || op.chunk.last, expireMs: op.expireMs };
+    for (const cmd of typedCommands(op.key, value, part, { version: this.version }, this.limits)) c.send(cmd, null, op);
+    this.stats.droppedFieldTtls = this.limits.droppedFieldTtls;
+  }
+
+  private onSkippable(reply: RespValue, c: NodeConnection, op: KeyOp): void {
+    if (reply instanceof RespError) {
+      if (reply.code === 'BUSYKEY') this.stats.skippedExisting++;
+      else c.errors.push({ error: reply, tag: op });
+    }
+  }
+
+  /** Waits for every reply; true when some commands were redirected (to be sent again). */
+  private async collect(conns: NodeConnection[]): Promise<boolean> {
+    const results = await Promise.allSettled(conns.map((c) => c.drain()));
+    const broken = results.find((r) => r.status === 'rejected');
+    if (broken) throw new SinkError('CONNECTION', (broken as PromiseRejectedResult).reason instanceof Error ? ((broken as PromiseRejectedResult).reason as Error).message : String(broken));
+    let redirected = false;
+    for (const c of conns) {
+      const errors = c.errors;
+      c.errors = [];
+      for (const { error, tag } of errors) {
+        if (error.code === 'MOVED' || error.code === 'ASK' || error.code === 'TRYAGAIN' || error.code === 'CLUSTERDOWN' || error.code === 'READONLY' || error.code === 'LOADING') {
+          redirected = true;
+          continue;
+        }
+        if (error.code === 'EXECABORT') continue; // reported through the queued command's own error
+        throw SinkError.fromReply(error, tag);
+      }
+    }
+    return redirected;
+  }
+
+  // ---- barriers: keyless, cross-slot and snapshot markers ----
+
+  private async applyBarrier(op: Operation, slot: number, ctx: BatchContext): Promise<void> {
+    if (op.kind === 'snapshot-begin') {
+      await this.checkpoints.beginEpoch(ctx.source, op.shard, `${op.replid}:${op.offset}`, this.opts.conflict === 'intercept');
+      return;
+    }
+    if (op.kind !== 'command') return;
+    await this.checkpoints.prepare(ctx.source, op.shard);
+    if (this.checkpoints.applied(ctx.source, op.shard, SLOT_NONE, op.offset)) {
+      this.stats.skippedReplays++;
+      return;
+    }
+    if (slot === SLOT_CROSS) {
+      throw new SinkError('CROSSSLOT', `${op.name} at offset ${op.offset} touches keys in several slots; put a redis-slot-router before the sink to split or co-locate it`);
+    }
+    if (this.cluster && STANDALONE_ONLY.has(op.name)) {
+      throw new SinkError('DB', `${op.name} at offset ${op.offset} moves data between dbs, which a cluster destination does not have`);
+    }
+    const targets = !this.cluster ? this.masters : TO_EVERY_MASTER.has(op.name) ? this.masters : [this.masters[0]];
+    for (const c of targets) {
+      const args: CommandArg[] = this.cluster && op.name === 'FLUSHDB' ? ['FLUSHALL', ...op.args] : [op.name, ...op.args];
+      if (!(this.cluster && op.name === 'FLUSHDB')) this.selectDb(c, op.db, op);
+      c.send(args, null, op);
+    }
+    this.stats.commands++;
+    if (await this.collect(targets)) throw new SinkError('MOVED', `${op.name} at offset ${op.offset} was redirected`);
+    if (op.name === 'FLUSHALL' || op.name === 'FLUSHDB') this.checkpoints.forgetSlots();
+    for (const c of targets) this.selectDb(c, 0, op);
+    if (this.opts.exactlyOnce) await this.checkpoints.writeBarrier(ctx.source, op.shard, op.offset);
+  }
+}

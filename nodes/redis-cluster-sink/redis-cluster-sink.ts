@@ -1,0 +1,164 @@
+/**
+ * The redis-cluster-sink node: applies batches of operations to a standalone or cluster
+ * destination, in order, exactly once (lib/sink/writer.ts), and acknowledges each batch to
+ * its source (lib/ops/flow-control.ts) so the source only saves positions that were applied.
+ */
+import type { EndpointHandle, EndpointUser } from '../../lib/endpoint';
+import { FlowControl } from '../../lib/ops/flow-control';
+import type { Operation } from '../../lib/ops/operation';
+import { DestinationWriter, type ConflictPolicy } from '../../lib/sink/writer';
+
+interface RedisSyncMeta {
+  source?: string;
+  shard?: string;
+  seq?: number;
+  /** Set by a slot router that split one batch into several messages. */
+  parts?: number;
+  batch?: number | string;
+}
+
+interface NodeMessage {
+  payload?: unknown;
+  redisSync?: RedisSyncMeta;
+  [key: string]: unknown;
+}
+
+type Send = (msg: NodeMessage | null) => void;
+type Done = (err?: Error) => void;
+
+interface NodeRedNode extends EndpointUser {
+  on(event: 'input', listener: (msg: NodeMessage, send: Send, done: Done) => void): void;
+  on(event: 'close', listener: (removed: boolean, done: () => void) => void): void;
+  status(status: { fill?: string; shape?: string; text?: string }): void;
+  error(message: string, msg?: NodeMessage): void;
+}
+
+interface NodeRedApi {
+  nodes: {
+    createNode(node: NodeRedNode, def: object): void;
+    getNode(id: string): unknown;
+    registerType(type: string, constructor: (this: NodeRedNode, def: SinkDef) => void): void;
+  };
+  _(key: string, substitutions?: Record<string, string | number>): string;
+}
+
+interface SinkDef {
+  id: string;
+  name?: string;
+  endpoint: string;
+  conflict?: ConflictPolicy;
+  exactlyOnce?: boolean;
+  restoreMaxMb?: string | number;
+}
+
+function short(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
+  if (n >= 1e4) return `${Math.round(n / 1e3)}k`;
+  return String(n);
+}
+
+export = function register(RED: NodeRedApi): void {
+  function RedisClusterSinkNode(this: NodeRedNode, def: SinkDef): void {
+    RED.nodes.createNode(this, def);
+    setup(this, def);
+  }
+
+  function setup(node: NodeRedNode, def: SinkDef): void {
+    const endpoint = RED.nodes.getNode(def.endpoint) as EndpointHandle | null;
+    const restoreMaxMb = Number(def.restoreMaxMb);
+    let writer: DestinationWriter | null = null;
+    let connecting: Promise<DestinationWriter> | null = null;
+    /** Batches are applied one after another, in arrival order. */
+    let queue: Promise<void> = Promise.resolve();
+    let applied = 0;
+    const sources = new Set<string>();
+    /** Parts of router-split batches still to come, by source and batch. */
+    const partsLeft = new Map<string, number>();
+    let failed: Error | null = null;
+
+    node.status({ fill: 'grey', shape: 'ring', text: RED._('redis-cluster-sink.status.idle') });
+
+    function getWriter(): Promise<DestinationWriter> {
+      if (writer) return Promise.resolve(writer);
+      connecting ??= (async () => {
+        if (!endpoint) throw new Error(RED._('redis-cluster-sink.errors.noEndpoint'));
+        const w = new DestinationWriter({
+          endpoint: endpoint.config,
+          conflict: def.conflict ?? 'ignore',
+          exactlyOnce: def.exactlyOnce !== false,
+          restoreMaxBytes: Number.isFinite(restoreMaxMb) && restoreMaxMb > 0 ? restoreMaxMb * 1024 * 1024 : undefined,
+        });
+        try {
+          await w.connect();
+        } catch (err) {
+          w.close();
+          throw err;
+        }
+        writer = w;
+        return w;
+      })().finally(() => {
+        connecting = null;
+      });
+      return connecting;
+    }
+
+    /** Acknowledges a batch to its source once every part of it was applied. */
+    function acknowledge(meta: RedisSyncMeta): void {
+      if (meta.source === undefined || meta.seq === undefined) return;
+      if (meta.parts !== undefined && meta.parts > 1) {
+        const id = `${meta.source}|${meta.batch ?? meta.seq}`;
+        const left = (partsLeft.get(id) ?? meta.parts) - 1;
+        if (left > 0) {
+          partsLeft.set(id, left);
+          return;
+        }
+        partsLeft.delete(id);
+      }
+      FlowControl.for(meta.source).ack(meta.seq);
+    }
+
+    async function handle(msg: NodeMessage): Promise<void> {
+      if (failed) throw failed;
+      const ops = msg.payload;
+      if (!Array.isArray(ops)) throw new Error(RED._('redis-cluster-sink.errors.notOps'));
+      const meta = msg.redisSync ?? {};
+      if (meta.source !== undefined && !sources.has(meta.source)) {
+        sources.add(meta.source);
+        FlowControl.for(meta.source).attach(def.id);
+      }
+      const w = await getWriter();
+      await w.apply(ops as Operation[], { source: meta.source ?? 'unknown' });
+      applied += ops.length;
+      acknowledge(meta);
+      node.status({ fill: 'green', shape: 'dot', text: RED._('redis-cluster-sink.status.applied', { n: short(applied) }) });
+    }
+
+    node.on('input', (msg, send, done) => {
+      queue = queue.then(
+        () =>
+          handle(msg).then(
+            () => {
+              send({ ...msg, payload: { applied: Array.isArray(msg.payload) ? msg.payload.length : 0, total: applied, stats: writer?.stats } });
+              done();
+            },
+            (err: Error) => {
+              // stop here: later batches depend on this one; the source waits, nothing is lost
+              failed = err;
+              node.status({ fill: 'red', shape: 'dot', text: err.message.slice(0, 60) });
+              done(err);
+            },
+          ),
+      );
+    });
+
+    node.on('close', (_removed, done) => {
+      for (const s of sources) FlowControl.for(s).detach(def.id);
+      void queue.finally(() => {
+        writer?.close();
+        done();
+      });
+    });
+  }
+
+  RED.nodes.registerType('redis-cluster-sink', RedisClusterSinkNode);
+};

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import type Redis from 'ioredis';
+import type { RedisCluster, RedisServer } from '../harness';
+import { readKeyspace, type LiveKey } from './keyspace';
+
+/** Every key of a server or cluster (all its masters), by db; our checkpoint keys left out. */
+export async function keyspaceOf(target: RedisServer | RedisCluster, dbs: number[] = [0]): Promise<Record<number, Record<string, LiveKey>>> {
+  const servers = 'seeds' in target ? await target.masters() : [target];
+  const out: Record<number, Record<string, LiveKey>> = {};
+  for (const db of dbs) {
+    out[db] = {};
+    for (const s of servers) {
+      const c: Redis = s.client();
+      try {
+        for (const [k, v] of Object.entries(await readKeyspace(c, db))) if (!k.startsWith('redis-sync:')) out[db][k] = v;
+      } finally {
+        c.disconnect();
+      }
+    }
+  }
+  return out;
+}
+
+/** The two keyspaces are equal: same keys, types and values; TTLs within `ttlToleranceMs`. */
+export function assertSameKeyspace(actual: Record<number, Record<string, LiveKey>>, expected: Record<number, Record<string, LiveKey>>, ttlToleranceMs = 2000): void {
+  for (const db of Object.keys(expected)) {
+    const a = actual[Number(db)] ?? {};
+    const e = expected[Number(db)];
+    const missing = Object.keys(e).filter((k) => !(k in a));
+    const extra = Object.keys(a).filter((k) => !(k in e));
+    assert.deepEqual({ missing: missing.slice(0, 20), extra: extra.slice(0, 20) }, { missing: [], extra: [] }, `db ${db}: key sets differ (${missing.length} missing, ${extra.length} extra)`);
+    for (const k of Object.keys(e)) {
+      assert.equal(a[k].type, e[k].type, `db ${db} ${k}: type`);
+      assert.deepEqual(a[k].value, e[k].value, `db ${db} ${k}: value`);
+      const ea = a[k].expire_ms;
+      const ee = e[k].expire_ms;
+      assert.equal(ea === null, ee === null, `db ${db} ${k}: TTL presence (${ea} vs ${ee})`);
+      if (ea !== null && ee !== null) assert.ok(Math.abs(ea - ee) <= ttlToleranceMs, `db ${db} ${k}: TTL ${ea} vs ${ee}`);
+    }
+  }
+}
