@@ -107,18 +107,24 @@ export class ReplicaLink extends EventEmitter {
           (err: unknown) => this.fail(err),
         );
       };
-      const socket = this.opts.tls ? tls.connect({ host, port, ...this.opts.tls }, onConnect) : net.connect({ host, port }, onConnect);
+      // host and port last: TLS options made for another node (a source's endpoint) must not redirect the link.
+      const socket = this.opts.tls ? tls.connect({ ...this.opts.tls, host, port }, onConnect) : net.connect({ host, port }, onConnect);
       this.socket = socket;
       socket.setNoDelay(true);
+      let tcpUp = false;
+      socket.once('connect', () => (tcpUp = true));
       socket.setTimeout(this.opts.connectTimeoutMs, () => {
-        this.fail(new ReplicationError('CONNECT', `${host}:${port}: no connection after ${this.opts.connectTimeoutMs} ms`));
+        const what = this.opts.tls && tcpUp ? 'TLS handshake (a plain-TCP port waits silently: is TLS enabled on this port?)' : 'connection';
+        this.fail(new ReplicationError('CONNECT', `${host}:${port}: no ${what} after ${this.opts.connectTimeoutMs} ms`));
       });
+      // A TLS-only port drops a plain connection at its first bytes, before any reply.
+      const hint = (): string => (!this.opts.tls && this.state === 'handshake' && socket.bytesRead === 0 ? ' before answering anything (a TLS-only port does this to plain connections: does this endpoint need TLS?)' : '');
       socket.on('data', (chunk: Buffer) => this.onData(chunk));
       socket.on('error', (e: NodeJS.ErrnoException) => {
-        this.fail(new ReplicationError(this.state === 'connecting' ? 'CONNECT' : 'CLOSED', `${host}:${port}: ${e.message}`));
+        this.fail(new ReplicationError(this.state === 'connecting' ? 'CONNECT' : 'CLOSED', `${host}:${port}: ${e.message}${hint()}`));
       });
       socket.on('close', () => {
-        const err = new ReplicationError('CLOSED', `${host}:${port}: the master closed the connection (${this.where()})`);
+        const err = new ReplicationError('CLOSED', `${host}:${port}: the master closed the connection (${this.where()})${hint()}`);
         for (const r of this.replies.splice(0)) r(new RespError(err.message));
         this.fail(err);
       });
