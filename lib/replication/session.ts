@@ -122,6 +122,7 @@ export class ReplicaSession extends EventEmitter {
   private handedOn: ReplPosition | null = null;
   private confirmed: ReplPosition | null = null;
   private savedAt = 0;
+  private saveTimer: NodeJS.Timeout | null = null;
   private caughtUpAt = Date.now();
   private stopping = false;
   private ended = false;
@@ -393,12 +394,22 @@ export class ReplicaSession extends EventEmitter {
     await this.savePosition(false);
   }
 
+  /** Saves at most once a second; a change inside that second is saved when it ends. */
   private async savePosition(now: boolean): Promise<void> {
     const position = this.opts.confirmedOnly?.() ? this.confirmed : this.handedOn;
     if (position === null || (this.mode === 'full' && !now)) return;
-    if (!now && Date.now() - this.savedAt < POSITION_SAVE_MS) return;
+    const wait = this.savedAt + POSITION_SAVE_MS - Date.now();
+    if (!now && wait > 0) {
+      this.saveTimer ??= setTimeout(() => {
+        this.saveTimer = null;
+        this.savePosition(false).catch((err: unknown) => this.emit('position-error', err));
+      }, wait).unref();
+      return;
+    }
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = null;
     this.savedAt = Date.now();
-    await this.opts.positions.save(this.opts.shard, position);
+    await this.opts.positions.save(this.opts.shard, { ...position });
   }
 }
 

@@ -118,7 +118,6 @@ export = function register(RED: NodeRedApi): void {
     }
 
     async function handle(msg: NodeMessage): Promise<void> {
-      if (failed) throw failed;
       const ops = msg.payload;
       if (!Array.isArray(ops)) throw new Error(RED._('redis-cluster-sink.errors.notOps'));
       const meta = msg.redisSync ?? {};
@@ -134,9 +133,12 @@ export = function register(RED: NodeRedApi): void {
     }
 
     node.on('input', (msg, send, done) => {
-      queue = queue.then(
-        () =>
-          handle(msg).then(
+      // after a failure nothing more is applied (later batches depend on it): it was reported once
+      if (failed) return done();
+      queue = queue.then(() =>
+        failed
+          ? done()
+          : handle(msg).then(
             () => {
               send({ ...msg, payload: { applied: Array.isArray(msg.payload) ? msg.payload.length : 0, total: applied, stats: writer?.stats } });
               done();
