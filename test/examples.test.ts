@@ -16,15 +16,18 @@ interface StatusNode {
 describe('examples deploy and run', function () {
   this.timeout(60_000);
   let server: RedisServer;
+  let destination: RedisServer;
   let dir: string;
   before(async () => {
     await startNodeRed();
     server = await startRedis();
+    destination = await startRedis();
     dir = mkdtempSync(join(tmpdir(), 'examples-'));
   });
   after(async () => {
     await stopNodeRed();
     await server.stop();
+    await destination.stop();
     rmSync(dir, { recursive: true, force: true });
   });
   afterEach(unloadFlow);
@@ -39,11 +42,18 @@ describe('examples deploy and run', function () {
   for (const file of files) {
     it(`${file}: deploys against a live server and its sources reach streaming`, async () => {
       const flow = JSON.parse(readFileSync(join(EXAMPLES, file), 'utf8')) as FlowNode[];
+      // endpoints a source reads from point at one live server, every other endpoint at another
+      const sourceEndpoints = new Set(flow.filter((n) => n.type === 'redis-replica-source').map((n) => n.endpoint));
       for (const n of flow) {
-        if (n.type === 'redis-endpoint') Object.assign(n, { mode: 'standalone', host: '127.0.0.1', port: String(server.port) });
+        if (n.type === 'redis-endpoint') {
+          const target = sourceEndpoints.has(n.id) ? server : destination;
+          Object.assign(n, { mode: 'standalone', host: '127.0.0.1', port: String(target.port) });
+        }
         if (n.type === 'redis-replica-source') n.spoolDir = join(dir, n.id);
       }
-      const modules = [builtNode('redis-endpoint'), builtNode('redis-replica-source'), core('common/20-inject.js'), core('common/21-debug.js'), core('common/25-catch.js'), core('function/10-function.js')];
+      const pkg = JSON.parse(readFileSync(resolve(__dirname, '..', 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } };
+      const ours = Object.keys(pkg['node-red'].nodes).map((t) => builtNode(t));
+      const modules = [...ours, core('common/20-inject.js'), core('common/21-debug.js'), core('common/25-catch.js'), core('function/10-function.js')];
       await loadFlow(modules, flow);
       for (const src of flow.filter((n) => n.type === 'redis-replica-source')) {
         const node = getNode<StatusNode>(src.id);
