@@ -359,8 +359,11 @@ export class ReplicaLink extends EventEmitter {
     this.opts.onRecord({ kind: 'rdb-end', size: this.rdbReceived });
     this.state = 'streaming';
     this.emit('rdb-end', this.rdbReceived);
-    // A diskless master starts the stream only after the replica's first ACK.
+    // A diskless master starts the stream only on an ACK that arrives after it has seen its
+    // RDB child exit; one sent right away is often early. A few more cut the wait for the
+    // next periodic ACK (up to a second) to a few milliseconds.
     this.sendAck(this.position?.offset ?? 0);
+    for (const ms of [20, 100, 300]) setTimeout(() => this.state === 'streaming' && this.sendAck(this.position?.offset ?? 0), ms).unref();
     if (rest.length > 0) this.streamData(rest);
   }
 
