@@ -1,0 +1,900 @@
+/**
+ * The op filter: keeps or drops operations by command name, db and key, and remaps dbs
+ * (the engine of the redis-op-filter node; no Node-RED here).
+ *
+ * It changes the operations it keeps IN PLACE (db, key prefixes, the arguments of a
+ * command that keeps only some of its keys): this is the cheap way at 100k+ ops/s, and the
+ * operation contract lets any stage of a flow change operations in place. A kept operation
+ * is the same object it was; dropped operations go out as they came. New objects are made
+ * only where one operation becomes two (the dropped part of a split command, the original
+ * of a rewritten one). When apply() throws, operations before the failing one may already
+ * have been changed.
+ *
+ * Decisions a filter has to make beyond "does this key match" are documented in the
+ * node's help (nodes/redis-op-filter/redis-op-filter.html) and implemented here:
+ * - Commands: a preset, plus an allow list, minus a deny list. The "all writes" preset
+ *   keeps commands the command table does not know (newer commands, modules' commands),
+ *   since a master only replicates what changes data. MULTI/EXEC/DISCARD follow the
+ *   transaction rule (kept when any command of the transaction is kept) and FLUSHALL /
+ *   FLUSHDB the flush policy, never the lists.
+ * - Multi-key commands whose keys only partly match: see Rule in command-sets.ts and the
+ *   methods below.
+ * - dbs: MOVE, COPY … DB and SWAPDB name a second db, which the db filter and the remap
+ *   apply to as well. PUBLISH, SPUBLISH, SCRIPT and FUNCTION are not bound to a db.
+ */
+import { ALL_WRITE_COMMANDS, COMMUNITY_COMMANDS, ENHANCED_COMMANDS, KNOWN_COMMANDS, NOT_LISTABLE, Rule, RULES } from './command-sets';
+import type { CommandOp, KeyOp, Operation } from './operation';
+
+export type CommandPreset = 'all' | 'community' | 'enhanced' | 'none';
+export type FlushPolicy = 'apply' | 'drop' | 'error';
+export type KeyPatternType = 'prefix' | 'glob' | 'regex';
+
+/**
+ * A key pattern. `prefix` and `glob` patterns are matched against the key's bytes (the
+ * pattern text as UTF-8); a glob is Redis-style (`*`, `?`, `[abc]`, `[^a]`, `[a-z]`, `\x`).
+ * A `regex` is a JavaScript RegExp source run on the key read as latin1 (one character per
+ * byte, so `\xff` matches byte 0xff; other characters of the source stand for their UTF-8
+ * bytes), with the `s` flag so that `.` matches any byte.
+ */
+export interface KeyPattern {
+  type: KeyPatternType;
+  pattern: string;
+}
+
+export interface OpFilterConfig {
+  /** The commands kept (default "all": every write, and every command the table does not know). */
+  preset?: CommandPreset;
+  /** Command names kept besides the preset's. */
+  allow?: string[];
+  /** Command names dropped, whatever the preset and `allow` say. */
+  deny?: string[];
+  /** Only operations of these source dbs are kept (empty: all dbs). */
+  includeDbs?: number[];
+  /** Operations of these source dbs are dropped. */
+  excludeDbs?: number[];
+  /** Source db to destination db; dbs not named keep their number. */
+  remap?: Record<number, number>;
+  /** Every db to db 0 (a cluster destination); `remap` must be empty then. */
+  allDbsToZero?: boolean;
+  /** Put before every key; `{db}` stands for the SOURCE db (needs allDbsToZero), e.g. "db{db}:". */
+  keyPrefix?: string;
+  /** A key is kept when it matches one of these (or there are none) … */
+  includeKeys?: KeyPattern[];
+  /** … and none of these. */
+  excludeKeys?: KeyPattern[];
+  /** FLUSHALL/FLUSHDB (default "apply"); "error" makes apply() throw a FilterError. */
+  flush?: FlushPolicy;
+}
+
+export interface FilterResult {
+  kept: Operation[];
+  dropped: Operation[];
+}
+
+/** A flush met under the "error" flush policy: the sync must stop here. */
+export class FilterError extends Error {
+  readonly code = 'FLUSH';
+  constructor(
+    readonly command: string,
+    readonly db: number,
+    readonly offset: number,
+    readonly shard: string,
+  ) {
+    super(`${command} in db ${db} at source offset ${offset} (shard ${shard}): the flush policy is "error", so the sync stops here`);
+    this.name = 'FilterError';
+  }
+}
+
+const PRESETS: readonly CommandPreset[] = ['all', 'community', 'enhanced', 'none'];
+const FLUSH_POLICIES: readonly FlushPolicy[] = ['apply', 'drop', 'error'];
+const PATTERN_TYPES: readonly KeyPatternType[] = ['prefix', 'glob', 'regex'];
+const COMMAND_NAME = /^[A-Za-z0-9][A-Za-z0-9._|-]*$/;
+const DB_TOKEN = '{db}';
+
+// ---------------------------------------------------------------------------------------
+// Key patterns
+
+const G_BYTE = 0;
+const G_ANY = 1;
+const G_SET = 2;
+const G_STAR = 3;
+
+/** A glob compiled to one token per pattern position; `sets[i]` is a 256-byte membership table. */
+interface Glob {
+  kinds: Uint8Array;
+  bytes: Uint8Array;
+  sets: Array<Uint8Array | null>;
+}
+
+/**
+ * Compiles a Redis glob exactly as Redis's stringmatchlen() reads it, including its corner
+ * cases: a `\` escapes the next byte (a trailing one is literal), `[^…]` negates, a range
+ * may be written backwards, `]` right after `[` closes an empty set, and an unterminated
+ * `[` takes the rest of the pattern as its members.
+ */
+export function compileGlob(pattern: Buffer): Glob {
+  const kinds: number[] = [];
+  const bytes: number[] = [];
+  const sets: Array<Uint8Array | null> = [];
+  const n = pattern.length;
+  let i = 0;
+  const push = (kind: number, byte: number, set: Uint8Array | null): void => {
+    kinds.push(kind);
+    bytes.push(byte);
+    sets.push(set);
+  };
+  while (i < n) {
+    const c = pattern[i];
+    if (c === 0x2a /* * */) {
+      if (kinds[kinds.length - 1] !== G_STAR) push(G_STAR, 0, null);
+      i++;
+    } else if (c === 0x3f /* ? */) {
+      push(G_ANY, 0, null);
+      i++;
+    } else if (c === 0x5c /* \ */) {
+      push(G_BYTE, i + 1 < n ? pattern[i + 1] : c, null);
+      i += i + 1 < n ? 2 : 1;
+    } else if (c === 0x5b /* [ */) {
+      const set = new Uint8Array(256);
+      i++;
+      const negate = i < n && pattern[i] === 0x5e; /* ^ */
+      if (negate) i++;
+      for (;;) {
+        if (i >= n) break;
+        const p = pattern[i];
+        if (p === 0x5c && n - i >= 2) {
+          set[pattern[i + 1]] = 1;
+          i += 2;
+        } else if (p === 0x5d /* ] */) {
+          i++;
+          break;
+        } else if (n - i >= 3 && pattern[i + 1] === 0x2d /* - */) {
+          let lo = p;
+          let hi = pattern[i + 2];
+          if (lo > hi) [lo, hi] = [hi, lo];
+          set.fill(1, lo, hi + 1);
+          i += 3;
+        } else {
+          set[p] = 1;
+          i++;
+        }
+      }
+      if (negate) for (let b = 0; b < 256; b++) set[b] ^= 1;
+      push(G_SET, 0, set);
+    } else {
+      push(G_BYTE, c, null);
+      i++;
+    }
+  }
+  return { kinds: Uint8Array.from(kinds), bytes: Uint8Array.from(bytes), sets };
+}
+
+/** Glob matching with one backtrack point (the last `*`): linear in practice, never exponential. */
+export function globMatch(g: Glob, s: Buffer): boolean {
+  const { kinds, bytes, sets } = g;
+  const n = kinds.length;
+  let p = 0;
+  let i = 0;
+  let starP = -1;
+  let starI = 0;
+  while (i < s.length) {
+    if (p < n) {
+      const k = kinds[p];
+      if (k === G_STAR) {
+        starP = ++p;
+        starI = i;
+        continue;
+      }
+      const c = s[i];
+      if (k === G_ANY || (k === G_BYTE ? bytes[p] === c : (sets[p] as Uint8Array)[c] === 1)) {
+        p++;
+        i++;
+        continue;
+      }
+    }
+    if (starP < 0) return false;
+    p = starP;
+    i = ++starI;
+  }
+  while (p < n && kinds[p] === G_STAR) p++;
+  return p === n;
+}
+
+const M_PREFIX = 0;
+const M_EXACT = 1;
+const M_GLOB = 2;
+const M_REGEX = 3;
+
+interface Matcher {
+  kind: number;
+  bytes: Buffer;
+  glob: Glob | null;
+  regex: RegExp | null;
+}
+
+/** The RegExp a `regex` pattern runs as (see KeyPattern); throws a SyntaxError for a bad one. */
+export function compileKeyRegex(source: string): RegExp {
+  return new RegExp(Buffer.from(source, 'utf8').toString('latin1'), 's');
+}
+
+function compilePattern(p: KeyPattern): Matcher {
+  if (p.type === 'regex') return { kind: M_REGEX, bytes: Buffer.alloc(0), glob: null, regex: compileKeyRegex(p.pattern) };
+  const bytes = Buffer.from(p.pattern, 'utf8');
+  if (p.type === 'prefix') return { kind: M_PREFIX, bytes, glob: null, regex: null };
+  const glob = compileGlob(bytes);
+  // plain text, or plain text and one final `*`: a byte comparison does
+  const last = glob.kinds.length - 1;
+  let literal = 0;
+  while (literal <= last && glob.kinds[literal] === G_BYTE) literal++;
+  if (literal === last + 1) return { kind: M_EXACT, bytes: Buffer.from(glob.bytes), glob: null, regex: null };
+  if (literal === last && glob.kinds[last] === G_STAR) return { kind: M_PREFIX, bytes: Buffer.from(glob.bytes.subarray(0, last)), glob: null, regex: null };
+  return { kind: M_GLOB, bytes, glob, regex: null };
+}
+
+// a byte loop: Buffer#compare's argument checks cost more than comparing a short prefix
+function startsWith(key: Buffer, prefix: Buffer): boolean {
+  const n = prefix.length;
+  if (key.length < n) return false;
+  for (let i = 0; i < n; i++) if (key[i] !== prefix[i]) return false;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------
+// Configuration: from the node's text fields, and validation
+
+/** The node's fields as the editor stores them. */
+export interface OpFilterText {
+  preset?: string;
+  allow?: string;
+  deny?: string;
+  includeDbs?: string;
+  excludeDbs?: string;
+  remap?: string;
+  allDbsToZero?: boolean;
+  keyPrefix?: string;
+  includeKeys?: string;
+  excludeKeys?: string;
+  flush?: string;
+}
+
+function words(text: string | undefined): string[] {
+  return (text ?? '').split(/[\s,]+/).filter((w) => w !== '');
+}
+
+function dbNumber(text: string): number | null {
+  return /^\d{1,9}$/.test(text) ? Number(text) : null;
+}
+
+/** "0, 2, 5-7" */
+export function parseDbList(text: string | undefined, field: string, problems: string[]): number[] {
+  const dbs: number[] = [];
+  for (const w of words(text)) {
+    const range = /^(\d+)-(\d+)$/.exec(w);
+    const lo = dbNumber(range ? range[1] : w);
+    const hi = range ? dbNumber(range[2]) : lo;
+    if (lo === null || hi === null || hi < lo) {
+      problems.push(`${field}: "${w}" is not a db number or a range like 2-5`);
+      continue;
+    }
+    for (let db = lo; db <= hi; db++) dbs.push(db);
+  }
+  return dbs;
+}
+
+/** "0:3, 5:0" */
+export function parseRemap(text: string | undefined, problems: string[]): Record<number, number> {
+  const remap: Record<number, number> = {};
+  for (const w of words(text)) {
+    const m = /^(\d+):(\d+)$/.exec(w);
+    const from = m ? dbNumber(m[1]) : null;
+    const to = m ? dbNumber(m[2]) : null;
+    if (from === null || to === null) {
+      problems.push(`remap: "${w}" is not source:destination, e.g. 0:3`);
+    } else if (from in remap) {
+      problems.push(`remap: db ${from} is mapped twice`);
+    } else {
+      remap[from] = to;
+    }
+  }
+  return remap;
+}
+
+/**
+ * One pattern a line, each starting with its type: `prefix:`, `glob:` or `re:`. Blank
+ * lines and lines starting with `#` are skipped; whitespace around a line is not part of it.
+ */
+export function parseKeyPatterns(text: string | undefined, field: string, problems: string[]): KeyPattern[] {
+  const patterns: KeyPattern[] = [];
+  (text ?? '').split(/\r?\n/).forEach((raw, index) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const m = /^(prefix|glob|re|regex):(.*)$/.exec(line);
+    if (m === null) {
+      problems.push(`${field} line ${index + 1}: start it with prefix:, glob: or re:`);
+      return;
+    }
+    patterns.push({ type: m[1] === 'prefix' ? 'prefix' : m[1] === 'glob' ? 'glob' : 'regex', pattern: m[2] });
+  });
+  return patterns;
+}
+
+/** The node's text fields as a configuration, with what could not be read. Validate it too. */
+export function parseFilterText(t: OpFilterText): { config: OpFilterConfig; problems: string[] } {
+  const problems: string[] = [];
+  const config: OpFilterConfig = {
+    preset: (t.preset || 'all') as CommandPreset,
+    allow: words(t.allow).map((w) => w.toUpperCase()),
+    deny: words(t.deny).map((w) => w.toUpperCase()),
+    includeDbs: parseDbList(t.includeDbs, 'includeDbs', problems),
+    excludeDbs: parseDbList(t.excludeDbs, 'excludeDbs', problems),
+    remap: parseRemap(t.remap, problems),
+    allDbsToZero: t.allDbsToZero === true,
+    keyPrefix: t.keyPrefix ?? '',
+    includeKeys: parseKeyPatterns(t.includeKeys, 'includeKeys', problems),
+    excludeKeys: parseKeyPatterns(t.excludeKeys, 'excludeKeys', problems),
+    flush: (t.flush || 'apply') as FlushPolicy,
+  };
+  return { config, problems };
+}
+
+const isDb = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0;
+
+/** What is wrong with a configuration, each problem naming its field; empty when it is good. */
+export function validateFilterConfig(cfg: OpFilterConfig): string[] {
+  const problems: string[] = [];
+  if (cfg.preset !== undefined && !PRESETS.includes(cfg.preset)) problems.push(`preset: "${cfg.preset}" is not one of ${PRESETS.join(', ')}`);
+  const flush = cfg.flush ?? 'apply';
+  if (!FLUSH_POLICIES.includes(flush)) problems.push(`flush: "${flush}" is not one of ${FLUSH_POLICIES.join(', ')}`);
+  const allow = new Set((cfg.allow ?? []).map((n) => n.toUpperCase()));
+  for (const [field, names] of [['allow', cfg.allow ?? []], ['deny', cfg.deny ?? []]] as const) {
+    for (const name of names) {
+      const upper = name.toUpperCase();
+      if (!COMMAND_NAME.test(name)) problems.push(`${field}: "${name}" is not a command name`);
+      else if (field === 'deny' && NOT_LISTABLE.has(upper)) problems.push(`deny: ${upper} cannot be denied: ${upper.startsWith('FLUSH') ? 'set the flush policy' : 'it is kept when a command of its transaction is'}`);
+      else if (field === 'deny' && allow.has(upper)) problems.push(`deny: ${upper} is in the allow list too`);
+      else if (field === 'allow' && upper.startsWith('FLUSH') && NOT_LISTABLE.has(upper) && flush !== 'apply') problems.push(`allow: ${upper} follows the flush policy ("${flush}"), not the allow list`);
+    }
+  }
+  const include = new Set<number>();
+  for (const [field, dbs] of [['includeDbs', cfg.includeDbs ?? []], ['excludeDbs', cfg.excludeDbs ?? []]] as const) {
+    for (const db of dbs) {
+      if (!isDb(db)) problems.push(`${field}: ${db} is not a db number`);
+      else if (field === 'includeDbs') include.add(db);
+      else if (include.has(db)) problems.push(`excludeDbs: db ${db} is in includeDbs too`);
+    }
+  }
+  const remap = Object.entries(cfg.remap ?? {});
+  for (const [from, to] of remap) {
+    if (!/^\d+$/.test(from) || !isDb(to)) problems.push(`remap: ${from}:${to} is not source:destination db numbers`);
+  }
+  if (cfg.allDbsToZero === true && remap.length > 0) problems.push('remap: leave it empty when every db goes to db 0');
+  if ((cfg.keyPrefix ?? '').includes(DB_TOKEN) && cfg.allDbsToZero !== true) {
+    problems.push(`keyPrefix: ${DB_TOKEN} tells the dbs apart once they all go to db 0: set "every db to db 0" too`);
+  }
+  for (const [field, patterns] of [['includeKeys', cfg.includeKeys ?? []], ['excludeKeys', cfg.excludeKeys ?? []]] as const) {
+    patterns.forEach((p, i) => {
+      const where = `${field}[${i}]`;
+      if (!PATTERN_TYPES.includes(p.type)) problems.push(`${where}: type "${p.type}" is not prefix, glob or regex`);
+      else if (typeof p.pattern !== 'string' || p.pattern === '') problems.push(`${where}: the pattern is empty`);
+      else if (p.type === 'regex') {
+        try {
+          compileKeyRegex(p.pattern);
+        } catch (err) {
+          problems.push(`${where}: ${(err as Error).message}`);
+        }
+      }
+    });
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------
+// The filter
+
+/** A MULTI forwarded (tentatively, until a command of its transaction is kept) and not yet closed. */
+interface OpenTx {
+  tx: number;
+  multi: CommandOp;
+  /** Its index in this batch's kept list; -1 once it went out with an earlier batch. */
+  multiAt: number;
+  /** Where it goes in the dropped list, should nothing of the transaction be kept. */
+  droppedAt: number;
+  kept: number;
+  /** The db of the last kept command of the transaction, for its EXEC. */
+  db: number;
+}
+
+function prefixed(prefix: Buffer, key: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(prefix.length + key.length);
+  prefix.copy(out, 0);
+  key.copy(out, prefix.length);
+  return out;
+}
+
+function upper(b: Buffer | undefined): string {
+  return b === undefined ? '' : b.toString('latin1').toUpperCase();
+}
+
+function dbArg(b: Buffer | undefined): number | null {
+  return b === undefined ? null : dbNumber(b.toString('latin1'));
+}
+
+const dbBuffer = (db: number): Buffer => Buffer.from(String(db));
+
+/** SORT's arguments: where its STORE key is (-1: none) and which are BY/GET key patterns. */
+function sortArgs(args: Buffer[]): { store: number; patterns: number[] } {
+  let store = -1;
+  const patterns: number[] = [];
+  for (let i = 1; i < args.length; ) {
+    const word = upper(args[i]);
+    if (word === 'BY') {
+      patterns.push(i + 1);
+      i += 2;
+    } else if (word === 'GET') {
+      if (args[i + 1]?.toString('latin1') !== '#') patterns.push(i + 1);
+      i += 2;
+    } else if (word === 'LIMIT') {
+      i += 3;
+    } else if (word === 'STORE') {
+      store = i + 1;
+      i += 2;
+    } else {
+      i++;
+    }
+  }
+  return { store: store < args.length ? store : -1, patterns: patterns.filter((p) => p < args.length) };
+}
+
+export class OpFilter {
+  /** Operations kept and dropped so far (a split command counts in both). */
+  readonly stats = { kept: 0, dropped: 0 };
+  /** Set once apply() threw: the filter stopped, and every later apply() throws it again. */
+  failure: FilterError | null = null;
+
+  private readonly allowAll: boolean;
+  private readonly allow: ReadonlySet<string>;
+  private readonly deny: ReadonlySet<string>;
+  private readonly verdicts = new Map<string, boolean>();
+  private readonly includeDbs: ReadonlySet<number> | null;
+  private readonly excludeDbs: ReadonlySet<number>;
+  private readonly dbFiltering: boolean;
+  private readonly remap: ReadonlyMap<number, number>;
+  private readonly allToZero: boolean;
+  private readonly remapping: boolean;
+  private readonly prefix: string | null;
+  private readonly prefixPerDb: boolean;
+  private readonly prefixes: Buffer[] = [];
+  private readonly include: Matcher[];
+  private readonly exclude: Matcher[];
+  private readonly keyFiltering: boolean;
+  private readonly flush: FlushPolicy;
+  private readonly openTx = new Map<string, OpenTx>();
+  /** Per-key verdicts of the command being split, reused. */
+  private scratch = new Uint8Array(64);
+  private kept: Operation[] = [];
+  private dropped: Operation[] = [];
+
+  constructor(cfg: OpFilterConfig = {}) {
+    const problems = validateFilterConfig(cfg);
+    if (problems.length > 0) throw new Error(`op filter configuration: ${problems.join('; ')}`);
+    const preset = cfg.preset ?? 'all';
+    this.allowAll = preset === 'all';
+    const presetNames = preset === 'community' ? COMMUNITY_COMMANDS : preset === 'enhanced' ? ENHANCED_COMMANDS : [];
+    this.allow = new Set([...presetNames, ...(cfg.allow ?? []).map((n) => n.toUpperCase())]);
+    this.deny = new Set((cfg.deny ?? []).map((n) => n.toUpperCase()));
+    this.includeDbs = cfg.includeDbs && cfg.includeDbs.length > 0 ? new Set(cfg.includeDbs) : null;
+    this.excludeDbs = new Set(cfg.excludeDbs ?? []);
+    this.dbFiltering = this.includeDbs !== null || this.excludeDbs.size > 0;
+    this.remap = new Map(Object.entries(cfg.remap ?? {}).map(([from, to]) => [Number(from), to]));
+    this.allToZero = cfg.allDbsToZero === true;
+    this.remapping = this.allToZero || this.remap.size > 0;
+    this.prefix = cfg.keyPrefix ? cfg.keyPrefix : null;
+    this.prefixPerDb = this.prefix !== null && this.prefix.includes(DB_TOKEN);
+    this.include = (cfg.includeKeys ?? []).map(compilePattern);
+    this.exclude = (cfg.excludeKeys ?? []).map(compilePattern);
+    this.keyFiltering = this.include.length > 0 || this.exclude.length > 0;
+    this.flush = cfg.flush ?? 'apply';
+  }
+
+  /** Sorts a batch into what is kept (changed in place where needed) and what is dropped, in order. */
+  apply(ops: Operation[]): FilterResult {
+    if (this.failure !== null) throw this.failure;
+    const kept: Operation[] = [];
+    const dropped: Operation[] = [];
+    this.kept = kept;
+    this.dropped = dropped;
+    try {
+      for (const op of ops) {
+        if (op.kind === 'command') this.command(op);
+        else if (op.kind !== 'key') kept.push(op); // snapshot-begin/-end: no db, no key
+        else if (this.keyOp(op)) kept.push(op);
+        else dropped.push(op);
+      }
+    } catch (err) {
+      if (err instanceof FilterError) this.failure = err;
+      throw err;
+    }
+    // a transaction that goes on in the next batch: its MULTI goes out with this one
+    for (const t of this.openTx.values()) {
+      if (t.multiAt >= 0 && t.kept === 0) t.multi.db = this.mapDb(t.multi.db);
+      t.multiAt = -1;
+    }
+    this.stats.kept += kept.length;
+    this.stats.dropped += dropped.length;
+    return { kept, dropped };
+  }
+
+  /** Whether the command lists keep this name (MULTI/EXEC and the flushes aside). */
+  commandAllowed(name: string): boolean {
+    let verdict = this.verdicts.get(name);
+    if (verdict === undefined) {
+      verdict = !this.deny.has(name) && (this.allow.has(name) || (this.allowAll && (ALL_WRITE_COMMANDS.has(name) || !KNOWN_COMMANDS.has(name))));
+      // names come from the stream: a garbage stream must not grow this without bound
+      if (this.verdicts.size < 4096) this.verdicts.set(name, verdict);
+    }
+    return verdict;
+  }
+
+  /** Whether a key passes the key patterns. */
+  keyKept(key: Buffer): boolean {
+    let latin1: string | null = null;
+    if (this.include.length > 0) {
+      let hit = false;
+      for (const m of this.include) {
+        if (m.kind === M_REGEX) hit = (m.regex as RegExp).test((latin1 ??= key.toString('latin1')));
+        else hit = this.bytesMatch(m, key);
+        if (hit) break;
+      }
+      if (!hit) return false;
+    }
+    for (const m of this.exclude) {
+      if (m.kind === M_REGEX ? (m.regex as RegExp).test((latin1 ??= key.toString('latin1'))) : this.bytesMatch(m, key)) return false;
+    }
+    return true;
+  }
+
+  private bytesMatch(m: Matcher, key: Buffer): boolean {
+    switch (m.kind) {
+      case M_PREFIX:
+        return startsWith(key, m.bytes);
+      case M_EXACT:
+        return key.equals(m.bytes);
+      default:
+        return globMatch(m.glob as Glob, key);
+    }
+  }
+
+  private dbKept(db: number): boolean {
+    return !this.dbFiltering || ((this.includeDbs === null || this.includeDbs.has(db)) && !this.excludeDbs.has(db));
+  }
+
+  private mapDb(db: number): number {
+    if (!this.remapping) return db;
+    return this.allToZero ? 0 : (this.remap.get(db) ?? db);
+  }
+
+  private prefixFor(db: number): Buffer {
+    let p = this.prefixes[db];
+    if (p === undefined) {
+      p = Buffer.from((this.prefix as string).split(DB_TOKEN).join(String(db)), 'utf8');
+      this.prefixes[db] = p;
+    }
+    return p;
+  }
+
+  private keyOp(op: KeyOp): boolean {
+    if (!this.dbKept(op.db)) return false;
+    if (this.keyFiltering && !this.keyKept(op.key)) return false;
+    const db = op.db;
+    op.db = this.mapDb(db);
+    if (this.prefix !== null) {
+      op.key = prefixed(this.prefixFor(db), op.key);
+      if (op.slot !== undefined) op.slot = undefined;
+    }
+    return true;
+  }
+
+  private command(op: CommandOp): void {
+    const rule = RULES.get(op.name);
+    if (rule === Rule.MULTI) return this.multi(op);
+    if (rule === Rule.EXEC) return this.exec(op);
+    let keep: boolean;
+    if (rule === Rule.FLUSHALL || rule === Rule.FLUSHDB) keep = this.flushCommand(op, rule);
+    else keep = this.commandAllowed(op.name) && this.filterCommand(op, rule);
+    if (!keep) {
+      this.dropped.push(op);
+      return;
+    }
+    this.kept.push(op);
+    if (this.openTx.size > 0) this.keptInTx(op);
+  }
+
+  /** Db and key rules for a command the lists keep; true when (what is left of) it is kept. */
+  private filterCommand(op: CommandOp, rule: Rule | undefined): boolean {
+    switch (rule) {
+      case Rule.KEYLESS_GLOBAL:
+        op.db = this.mapDb(op.db);
+        return true;
+      case Rule.SWAPDB:
+        return this.swapdb(op);
+      default:
+        break;
+    }
+    if (!this.dbKept(op.db)) return false;
+    switch (rule) {
+      case Rule.MOVE_DB:
+        return this.moveDb(op);
+      case Rule.COPY:
+        return this.copy(op);
+      case Rule.SORT:
+        return this.sort(op);
+      default:
+        break;
+    }
+    const keys = op.keys;
+    if (this.keyFiltering && keys.length > 0) {
+      if (keys.length === 1) {
+        if (!this.keyKept(op.args[keys[0]])) return false;
+      } else if (!this.multiKey(op, rule)) {
+        return false;
+      }
+    }
+    this.finish(op);
+    return true;
+  }
+
+  /** The remap and the prefix, on a kept command whose keys are op.keys. */
+  private finish(op: CommandOp): void {
+    const db = op.db;
+    op.db = this.mapDb(db);
+    if (this.prefix === null || op.keys.length === 0) return;
+    const p = this.prefixFor(db);
+    for (const i of op.keys) op.args[i] = prefixed(p, op.args[i]);
+    if (op.slot !== undefined) op.slot = undefined;
+  }
+
+  private multiKey(op: CommandOp, rule: Rule | undefined): boolean {
+    const { args, keys } = op;
+    switch (rule) {
+      case Rule.SPLIT:
+        return this.split(op, 1);
+      case Rule.SPLIT_PAIRS:
+        return this.split(op, 2);
+      case Rule.MOVE:
+        return this.moveKeys(op);
+      case Rule.STORE_FIRST:
+        // the written key decides: the others are only read
+        return this.keyKept(args[keys[0]]);
+      case Rule.STORE_LAST:
+        return this.keyKept(args[keys[keys.length - 1]]);
+      default:
+        // a script, or a command this filter has no rule for: kept whole when one key matches,
+        // since dropping it would lose writes to kept keys
+        for (const k of keys) if (this.keyKept(args[k])) return true;
+        return false;
+    }
+  }
+
+  /**
+   * DEL, UNLINK, TOUCH, EXISTS (width 1) and MSET, MSETNX (width 2: key and value) keep the
+   * keys that match. MSETNX keeps its name: a replicated MSETNX set all of its keys on the
+   * source (a refused one is not replicated), so on a destination that matches the source
+   * for the kept keys, the narrowed MSETNX sets them exactly as the source did.
+   */
+  private split(op: CommandOp, width: number): boolean {
+    const { args, keys } = op;
+    if (this.scratch.length < keys.length) this.scratch = new Uint8Array(keys.length * 2);
+    const verdict = this.scratch;
+    let count = 0;
+    for (let j = 0; j < keys.length; j++) {
+      verdict[j] = this.keyKept(args[keys[j]]) ? 1 : 0;
+      count += verdict[j];
+    }
+    if (count === keys.length) return true;
+    if (count === 0) return false;
+    const keptArgs: Buffer[] = [];
+    const keptKeys: number[] = [];
+    const droppedArgs: Buffer[] = [];
+    const droppedKeys: number[] = [];
+    for (let j = 0; j < keys.length; j++) {
+      const toArgs = verdict[j] === 1 ? keptArgs : droppedArgs;
+      (verdict[j] === 1 ? keptKeys : droppedKeys).push(toArgs.length);
+      for (let w = 0; w < width; w++) toArgs.push(args[keys[j] + w]);
+    }
+    this.dropped.push({ ...op, args: droppedArgs, keys: droppedKeys });
+    op.args = keptArgs;
+    op.keys = keptKeys;
+    return true;
+  }
+
+  /**
+   * RENAME, RENAMENX, SMOVE, LMOVE, BLMOVE, RPOPLPUSH, BRPOPLPUSH: data goes from the first
+   * key to the second. Source kept, destination dropped: the kept key only loses what left
+   * it, so the command becomes that removal (DEL, SREM, LPOP/RPOP) and the original goes
+   * to the dropped output. Source dropped: what arrives in a kept destination is data the
+   * destination server does not have, and running the command would write the dropped
+   * key, so it is dropped (the destination key then differs from the source's).
+   */
+  private moveKeys(op: CommandOp): boolean {
+    const { args, keys } = op;
+    const src = args[keys[0]];
+    if (!this.keyKept(src)) return false;
+    if (this.keyKept(args[keys[1]])) return true;
+    this.dropped.push({ ...op });
+    switch (op.name) {
+      case 'RENAME':
+      case 'RENAMENX':
+        this.rewrite(op, 'DEL', [src]);
+        break;
+      case 'SMOVE':
+        this.rewrite(op, 'SREM', [src, args[2]]);
+        break;
+      case 'LMOVE':
+      case 'BLMOVE':
+        this.rewrite(op, upper(args[2]) === 'LEFT' ? 'LPOP' : 'RPOP', [src]);
+        break;
+      default:
+        this.rewrite(op, 'RPOP', [src]);
+        break;
+    }
+    return true;
+  }
+
+  /** Turns a kept command into a one-key command on args[0]. */
+  private rewrite(op: CommandOp, name: string, args: Buffer[]): void {
+    op.name = name;
+    op.args = args;
+    op.keys = [0];
+  }
+
+  /**
+   * SORT … STORE: the STORE key decides, as for the other store commands. Its key list
+   * from the command table lacks the STORE key (the table skips Buffer arguments), so it is
+   * put in; with a key prefix, BY and GET patterns (which name keys) get it too.
+   */
+  private sort(op: CommandOp): boolean {
+    const { store, patterns } = sortArgs(op.args);
+    if (this.keyFiltering && !this.keyKept(op.args[store >= 0 ? store : 0])) return false;
+    if (store >= 0 && !op.keys.includes(store)) op.keys = [0, store];
+    if (this.prefix !== null) {
+      const p = this.prefixFor(op.db);
+      for (const i of patterns) op.args[i] = prefixed(p, op.args[i]);
+    }
+    this.finish(op);
+    return true;
+  }
+
+  /**
+   * MOVE key db. To an excluded db: on the kept dbs the key just disappears, so it becomes
+   * DEL. To a db that lands in the same destination db (every db to 0, or a remap joining
+   * them): with a {db} prefix it becomes a RENAME from one db's prefix to the other's,
+   * else it changes nothing there and is dropped. Otherwise the db argument is remapped.
+   */
+  private moveDb(op: CommandOp): boolean {
+    const key = op.args[0];
+    if (key === undefined || (this.keyFiltering && !this.keyKept(key))) return false;
+    const target = dbArg(op.args[1]);
+    if (target === null) {
+      this.finish(op);
+      return true;
+    }
+    if (!this.dbKept(target)) {
+      this.dropped.push({ ...op });
+      this.rewrite(op, 'DEL', [key]);
+      this.finish(op);
+      return true;
+    }
+    const from = this.mapDb(op.db);
+    const to = this.mapDb(target);
+    if (from !== to) {
+      this.finish(op);
+      if (to !== target) op.args[1] = dbBuffer(to);
+      return true;
+    }
+    if (!this.prefixPerDb || target === op.db) return false;
+    this.dropped.push({ ...op });
+    op.name = 'RENAME';
+    op.args = [prefixed(this.prefixFor(op.db), key), prefixed(this.prefixFor(target), key)];
+    op.keys = [0, 1];
+    op.db = from;
+    if (op.slot !== undefined) op.slot = undefined;
+    return true;
+  }
+
+  /**
+   * COPY source destination [DB n] [REPLACE]: a store command (the destination key decides).
+   * With DB n, db n must be kept too; when it lands in the same destination db as the
+   * source's, the DB option goes (each key with its own db's prefix), else n is remapped.
+   */
+  private copy(op: CommandOp): boolean {
+    const { args } = op;
+    let dbAt = -1;
+    for (let i = 2; i < args.length - 1; i++) if (upper(args[i]) === 'DB') dbAt = i + 1;
+    const target = dbAt < 0 ? op.db : dbArg(args[dbAt]);
+    if (target === null || args.length < 2) {
+      this.finish(op);
+      return true;
+    }
+    if (!this.dbKept(target)) return false;
+    if (this.keyFiltering && !this.keyKept(args[1])) return false;
+    const from = this.mapDb(op.db);
+    const to = this.mapDb(target);
+    if (dbAt < 0 || from !== to) {
+      this.finish(op);
+      if (dbAt >= 0 && to !== target) op.args[dbAt] = dbBuffer(to);
+      return true;
+    }
+    const rest = args.filter((_, i) => i > 1 && i !== dbAt - 1 && i !== dbAt);
+    const src = this.prefix === null ? args[0] : prefixed(this.prefixFor(op.db), args[0]);
+    const dst = this.prefix === null ? args[1] : prefixed(this.prefixFor(target), args[1]);
+    op.args = [src, dst, ...rest];
+    op.keys = [0, 1];
+    op.db = from;
+    if (op.slot !== undefined) op.slot = undefined;
+    return true;
+  }
+
+  /**
+   * SWAPDB a b is kept (remapped) when both dbs are kept and land in different destination
+   * dbs. When only one is kept, or both land in one db, the swap cannot be reproduced (the
+   * destination lacks the other db's data, or would need every key renamed): dropped, and
+   * the destination then differs from the source.
+   */
+  private swapdb(op: CommandOp): boolean {
+    const a = dbArg(op.args[0]);
+    const b = dbArg(op.args[1]);
+    if (a === null || b === null) return true;
+    if (!this.dbKept(a) || !this.dbKept(b)) return false;
+    const ma = this.mapDb(a);
+    const mb = this.mapDb(b);
+    if (ma === mb) return false;
+    if (ma !== a) op.args[0] = dbBuffer(ma);
+    if (mb !== b) op.args[1] = dbBuffer(mb);
+    op.db = this.mapDb(op.db);
+    return true;
+  }
+
+  /** FLUSHDB of an excluded db is dropped whatever the policy; otherwise the policy decides. */
+  private flushCommand(op: CommandOp, rule: Rule): boolean {
+    if (rule === Rule.FLUSHDB && !this.dbKept(op.db)) return false;
+    if (this.flush === 'drop') return false;
+    if (this.flush === 'error') throw new FilterError(op.name, op.db, op.offset, op.shard);
+    op.db = this.mapDb(op.db);
+    return true;
+  }
+
+  /** MULTI is kept for now (unchanged, so that it can still be dropped as it came). */
+  private multi(op: CommandOp): void {
+    this.openTx.set(op.shard, { tx: op.tx, multi: op, multiAt: this.kept.length, droppedAt: this.dropped.length, kept: 0, db: op.db });
+    this.kept.push(op);
+  }
+
+  private keptInTx(op: CommandOp): void {
+    const t = this.openTx.get(op.shard);
+    if (t === undefined || t.tx !== op.tx) return;
+    // MULTI goes to the db of the first command kept: its own may be one the destination lacks
+    if (t.kept === 0 && t.multiAt >= 0) t.multi.db = op.db;
+    t.kept++;
+    t.db = op.db;
+  }
+
+  /** EXEC (or DISCARD): kept with its MULTI when a command of the transaction is, else both dropped. */
+  private exec(op: CommandOp): void {
+    const t = this.openTx.get(op.shard);
+    if (t === undefined || t.tx !== op.tx) {
+      // its MULTI never came through this filter: alone it would be an error on the destination
+      this.dropped.push(op);
+      return;
+    }
+    this.openTx.delete(op.shard);
+    if (t.kept > 0 || t.multiAt < 0) {
+      op.db = t.kept > 0 ? t.db : this.mapDb(op.db);
+      this.kept.push(op);
+      return;
+    }
+    // (another shard's transaction closed in this batch may have moved it)
+    this.kept.splice(this.kept[t.multiAt] === t.multi ? t.multiAt : this.kept.indexOf(t.multi), 1);
+    this.dropped.splice(t.droppedAt, 0, t.multi);
+    this.dropped.push(op);
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * The redis-op-filter node: keeps or drops the operations of each batch by command, db and
+ * key, and remaps dbs (see lib/ops/filter.ts for the engine and its rules).
+ */
+import { FilterError, OpFilter, parseFilterText, validateFilterConfig, type OpFilterText } from '../../lib/ops/filter';
+import type { Operation } from '../../lib/ops/operation';
+
+interface NodeMessage {
+  _msgid?: string;
+  topic?: string;
+  payload?: unknown;
+  redisSync?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+type Send = (msgs: Array<NodeMessage | null>) => void;
+type Done = (err?: Error) => void;
+
+interface NodeStatus {
+  fill?: 'red' | 'green' | 'yellow' | 'blue' | 'grey';
+  shape?: 'ring' | 'dot';
+  text?: string;
+}
+
+// The slice of the Node-RED runtime API this node uses (no @types/node-red in the project).
+interface NodeRedNode {
+  on(event: 'input', listener: (msg: NodeMessage, send: Send, done: Done) => void): void;
+  on(event: 'close', listener: (removed: boolean, done: () => void) => void): void;
+  status(status: NodeStatus): void;
+  error(message: string, msg?: NodeMessage): void;
+}
+
+interface NodeRedApi {
+  nodes: {
+    createNode(node: NodeRedNode, def: object): void;
+    registerType(type: string, constructor: (this: NodeRedNode, def: FilterDef) => void): void;
+  };
+  _(key: string, substitutions?: Record<string, string | number>): string;
+}
+
+interface FilterDef extends OpFilterText {
+  id: string;
+  name?: string;
+  /** Dropped operations go to a second output. */
+  droppedOutput?: boolean;
+}
+
+/** "1.2M", "34k": short enough for a node status. */
+function short(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
+  if (n >= 1e4) return `${Math.round(n / 1e3)}k`;
+  return String(n);
+}
+
+const STATUS_EVERY_MS = 1000;
+
+export = function register(RED: NodeRedApi): void {
+  function RedisOpFilterNode(this: NodeRedNode, def: FilterDef): void {
+    RED.nodes.createNode(this, def);
+    setup(this, def);
+  }
+
+  function setup(node: NodeRedNode, def: FilterDef): void {
+    const { config, problems } = parseFilterText(def);
+    problems.push(...validateFilterConfig(config));
+    const configError = problems.length > 0 ? new Error(RED._('redis-op-filter.errors.config', { problems: problems.join('; ') })) : null;
+    const filter = configError === null ? new OpFilter(config) : null;
+    const droppedOutput = def.droppedOutput === true;
+    let statusTimer: NodeJS.Timeout | null = null;
+    let statusAt = 0;
+
+    if (configError !== null) {
+      node.error(configError.message);
+      node.status({ fill: 'red', shape: 'ring', text: RED._('redis-op-filter.status.invalid') });
+    }
+
+    function showCounts(): void {
+      statusTimer = null;
+      if (filter === null || filter.failure !== null) return;
+      statusAt = Date.now();
+      const { kept, dropped } = filter.stats;
+      node.status({ fill: 'green', shape: 'dot', text: RED._('redis-op-filter.status.counts', { kept: short(kept), dropped: short(dropped) }) });
+    }
+
+    // at 100k+ ops/s a status per batch would flood the editor: at most one a second, and the last one always
+    function countsChanged(): void {
+      if (statusTimer !== null) return;
+      const wait = STATUS_EVERY_MS - (Date.now() - statusAt);
+      if (wait <= 0) showCounts();
+      else statusTimer = setTimeout(showCounts, wait);
+    }
+
+    node.on('input', (msg, send, done) => {
+      if (filter === null) return done(configError as Error);
+      // stopped by a flush under the "error" policy, reported once: later batches depend on the one that was not sent
+      if (filter.failure !== null) return done();
+      if (!Array.isArray(msg.payload)) return done(new Error(RED._('redis-op-filter.errors.notOps')));
+      let result;
+      try {
+        result = filter.apply(msg.payload as Operation[]);
+      } catch (err) {
+        const e = err as Error;
+        const text = e instanceof FilterError ? RED._('redis-op-filter.status.stopped', { command: e.command, offset: e.offset }) : e.message.slice(0, 60);
+        node.status({ fill: 'red', shape: 'dot', text });
+        return done(e);
+      }
+      // Always sent, even empty: the source waits for the sink to acknowledge each batch,
+      // and a batch that never reached the sink would stall it.
+      msg.payload = result.kept;
+      let droppedMsg: NodeMessage | null = null;
+      if (droppedOutput && result.dropped.length > 0) {
+        // without `source`: no sink acknowledges this half, the first output's batch is the one acknowledged
+        const meta = { ...msg.redisSync };
+        delete meta.source;
+        droppedMsg = { topic: msg.topic, payload: result.dropped, redisSync: meta };
+      }
+      send(droppedOutput ? [msg, droppedMsg] : [msg]);
+      countsChanged();
+      done();
+    });
+
+    node.on('close', (_removed, done) => {
+      if (statusTimer !== null) clearTimeout(statusTimer);
+      done();
+    });
+  }
+
+  RED.nodes.registerType('redis-op-filter', RedisOpFilterNode);
+};
