@@ -22,6 +22,8 @@ const LINK_ONLY = new Set(['PING', 'REPLCONF']);
 /** Key positions from the command table; a command it does not know (newer than it) gets none. */
 function keysOf(name: string, args: Buffer[]): number[] {
   try {
+    // The table reads SORT's options (BY, GET, STORE) only from strings, not Buffers.
+    if (name === 'SORT') return getKeyIndexes('sort', args.map((a) => a.toString('latin1')));
     return getKeyIndexes(name.toLowerCase(), args);
   } catch {
     return [];
