@@ -1,25 +1,10 @@
-import calculateSlot from 'cluster-key-slot';
+import { hashTagForSlot, slotOf } from '../cluster/slots';
 import type { CommandArg } from '../resp/encoder';
 import { RespError } from '../resp/errors';
 import type { NodeConnection } from './connection';
 import { SinkError } from './errors';
 
 const PREFIX = 'redis-sync:ckpt';
-
-/** A short string whose hash slot is `slot`: puts a checkpoint key into the slot it guards. */
-const TAGS: string[] = (() => {
-  const tags: string[] = new Array(16384);
-  let found = 0;
-  for (let i = 0; found < 16384; i++) {
-    const t = i.toString(36);
-    const s = calculateSlot(t);
-    if (tags[s] === undefined) {
-      tags[s] = t;
-      found++;
-    }
-  }
-  return tags;
-})();
 
 interface ShardState {
   epoch: string;
@@ -49,7 +34,7 @@ export class Checkpoints {
   }
 
   private key(slot: number): string {
-    return this.cluster ? `${PREFIX}:{${TAGS[slot]}}` : PREFIX;
+    return this.cluster ? `${PREFIX}:{${hashTagForSlot(slot)}}` : PREFIX;
   }
 
   private globalKey(): string {
@@ -74,7 +59,7 @@ export class Checkpoints {
         for (const k of r[1]) {
           if (k.toString().endsWith(':global')) continue;
           const v = parse(await m.call(['HGET', k, id]), st.epoch);
-          if (v !== null) st.slots.set(this.cluster ? calculateSlot(k) : 0, v);
+          if (v !== null) st.slots.set(this.cluster ? slotOf(k) : 0, v);
         }
       } while (cursor !== '0');
     }
@@ -92,6 +77,13 @@ export class Checkpoints {
   writeCommand(source: string, shard: string, slot: number, offset: number): CommandArg[] {
     const st = this.state.get(`${source}|${shard}`);
     return ['HSET', this.key(slot), `${source}|${shard}`, `${st?.epoch ?? ''} ${offset}`];
+  }
+
+  /** Asks the destination (not the cache) whether `slot` recorded `offset`: after a crash mid-command. */
+  async recordedAt(source: string, shard: string, slot: number, offset: number): Promise<boolean> {
+    const id = `${source}|${shard}`;
+    const v = parse(await this.nodeFor(slot).call(['HGET', this.key(slot), id]), this.state.get(id)?.epoch ?? '');
+    return v !== null && v >= offset;
   }
 
   /** A guarded group's EXEC succeeded. */
@@ -168,7 +160,7 @@ export class Checkpoints {
       do {
         const r = (await m.call(['SCAN', cursor, 'COUNT', 1000])) as [Buffer, Buffer[]];
         cursor = String(r[0]);
-        const doomed = r[1].filter((k) => slots.has(calculateSlot(k)) && !k.toString('latin1').startsWith(PREFIX));
+        const doomed = r[1].filter((k) => slots.has(slotOf(k)) && !k.toString('latin1').startsWith(PREFIX));
         for (const k of doomed) check(await m.call(['DEL', k]));
       } while (cursor !== '0');
     }

@@ -1,4 +1,6 @@
-import calculateSlot from 'cluster-key-slot';
+import { applyCrossSlot, type Arg, type ClusterExecutor, type StepLog } from '../cluster/colocate';
+import { SlotRouter } from '../cluster/router';
+import { slotOf } from '../cluster/slots';
 import { toSocketOptions, type EndpointConfig } from '../endpoint';
 import { SLOT_CROSS, SLOT_NONE, type CommandOp, type KeyOp, type Operation } from '../ops/operation';
 import { buildDumpPayload } from '../rdb/dump';
@@ -81,6 +83,8 @@ export class DestinationWriter {
   private checkpoints!: Checkpoints;
   /** Current db of each standalone connection, to send SELECT only when it changes. */
   private dbOf = new Map<NodeConnection, number>();
+  /** Splits cross-slot commands for a cluster destination when no slot router did. */
+  private readonly router = new SlotRouter();
 
   constructor(opts: WriterOptions) {
     this.opts = {
@@ -119,6 +123,7 @@ export class DestinationWriter {
 
   /** Applies one batch (all of it, or throws SinkError); resolves once every reply is in. */
   async apply(ops: Operation[], ctx: BatchContext): Promise<void> {
+    if (this.cluster && ops.some((o) => (o.kind === 'command' || o.kind === 'key') && o.slot === undefined)) ops = this.router.route(ops);
     let segment: Operation[] = [];
     for (const op of ops) {
       if (op.kind === 'command' && TX_MARKERS.has(op.name)) continue;
@@ -192,10 +197,10 @@ export class DestinationWriter {
     if (op.kind === 'snapshot-begin' || op.kind === 'snapshot-end') return SLOT_NONE;
     if (!this.cluster) return op.kind === 'command' && op.keys.length === 0 ? SLOT_NONE : 0;
     if (op.slot !== undefined) return op.slot;
-    if (op.kind === 'key') return calculateSlot(op.key);
+    if (op.kind === 'key') return slotOf(op.key);
     if (op.keys.length === 0) return SLOT_NONE;
-    const s = calculateSlot(op.args[op.keys[0]]);
-    for (let i = 1; i < op.keys.length; i++) if (calculateSlot(op.args[op.keys[i]]) !== s) return SLOT_CROSS;
+    const s = slotOf(op.args[op.keys[0]]);
+    for (let i = 1; i < op.keys.length; i++) if (slotOf(op.args[op.keys[i]]) !== s) return SLOT_CROSS;
     return s;
   }
 
@@ -333,6 +338,45 @@ export class DestinationWriter {
     return redirected;
   }
 
+  /**
+   * A command whose keys span slots, emulated on the destination (lib/cluster/colocate.ts).
+   * Each of its writes records itself in its slot's checkpoint, in the same MULTI, so a run
+   * cut short by a crash completes exactly the writes that are missing.
+   */
+  private async applyCrossSlot(op: CommandOp, ctx: BatchContext): Promise<void> {
+    const call = async (slot: number, args: Arg[]): Promise<unknown> => {
+      const r = await this.nodeFor(slot).call(args);
+      if (r instanceof RespError) throw SinkError.fromReply(r, op);
+      return r;
+    };
+    const exec: ClusterExecutor = {
+      call,
+      multi: async (slot, commands) => {
+        const c = this.nodeFor(slot);
+        const replies = await Promise.all([c.call(['MULTI']), ...commands.map((cmd) => c.call(cmd)), c.call(['EXEC'])]);
+        const bad = replies.find((r) => r instanceof RespError) as RespError | undefined;
+        if (bad) throw SinkError.fromReply(bad, op);
+        const results = replies[replies.length - 1] as unknown[];
+        const failed = results.find((r) => r instanceof RespError) as RespError | undefined;
+        if (failed) throw SinkError.fromReply(failed, op);
+        return results;
+      },
+    };
+    const log: StepLog | undefined = this.opts.exactlyOnce
+      ? {
+          record: (slot) => [this.checkpoints.writeCommand(ctx.source, op.shard, slot, op.offset) as Arg[]],
+          recorded: (slot) => this.checkpoints.recordedAt(ctx.source, op.shard, slot, op.offset),
+        }
+      : undefined;
+    try {
+      await applyCrossSlot(op, exec, log);
+    } catch (err) {
+      if (err instanceof SinkError) throw err;
+      throw new SinkError('CROSSSLOT', (err as Error).message);
+    }
+    this.stats.commands++;
+  }
+
   // ---- barriers: keyless, cross-slot and snapshot markers ----
 
   private async applyBarrier(op: Operation, slot: number, ctx: BatchContext): Promise<void> {
@@ -347,7 +391,9 @@ export class DestinationWriter {
       return;
     }
     if (slot === SLOT_CROSS) {
-      throw new SinkError('CROSSSLOT', `${op.name} at offset ${op.offset} touches keys in several slots; put a redis-slot-router before the sink to split or co-locate it`);
+      await this.applyCrossSlot(op, ctx);
+      if (this.opts.exactlyOnce) await this.checkpoints.writeBarrier(ctx.source, op.shard, op.offset);
+      return;
     }
     if (this.cluster && STANDALONE_ONLY.has(op.name)) {
       throw new SinkError('DB', `${op.name} at offset ${op.offset} moves data between dbs, which a cluster destination does not have`);

@@ -4,18 +4,12 @@
  * its source (lib/ops/flow-control.ts) so the source only saves positions that were applied.
  */
 import type { EndpointHandle, EndpointUser } from '../../lib/endpoint';
+import { acknowledgePart, type PartInfo } from '../../lib/cluster/parts';
 import { FlowControl } from '../../lib/ops/flow-control';
 import type { Operation } from '../../lib/ops/operation';
 import { DestinationWriter, type ConflictPolicy } from '../../lib/sink/writer';
 
-interface RedisSyncMeta {
-  source?: string;
-  shard?: string;
-  seq?: number;
-  /** Set by a slot router that split one batch into several messages. */
-  parts?: number;
-  batch?: number | string;
-}
+type RedisSyncMeta = PartInfo;
 
 interface NodeMessage {
   payload?: unknown;
@@ -72,8 +66,6 @@ export = function register(RED: NodeRedApi): void {
     let queue: Promise<void> = Promise.resolve();
     let applied = 0;
     const sources = new Set<string>();
-    /** Parts of router-split batches still to come, by source and batch. */
-    const partsLeft = new Map<string, number>();
     let failed: Error | null = null;
 
     node.status({ fill: 'grey', shape: 'ring', text: RED._('redis-cluster-sink.status.idle') });
@@ -102,21 +94,6 @@ export = function register(RED: NodeRedApi): void {
       return connecting;
     }
 
-    /** Acknowledges a batch to its source once every part of it was applied. */
-    function acknowledge(meta: RedisSyncMeta): void {
-      if (meta.source === undefined || meta.seq === undefined) return;
-      if (meta.parts !== undefined && meta.parts > 1) {
-        const id = `${meta.source}|${meta.batch ?? meta.seq}`;
-        const left = (partsLeft.get(id) ?? meta.parts) - 1;
-        if (left > 0) {
-          partsLeft.set(id, left);
-          return;
-        }
-        partsLeft.delete(id);
-      }
-      FlowControl.for(meta.source).ack(meta.seq);
-    }
-
     async function handle(msg: NodeMessage): Promise<void> {
       const ops = msg.payload;
       if (!Array.isArray(ops)) throw new Error(RED._('redis-cluster-sink.errors.notOps'));
@@ -128,7 +105,8 @@ export = function register(RED: NodeRedApi): void {
       const w = await getWriter();
       await w.apply(ops as Operation[], { source: meta.source ?? 'unknown' });
       applied += ops.length;
-      acknowledge(meta);
+      // a batch a slot router split into parts is acknowledged once all parts are applied
+      acknowledgePart(meta);
       node.status({ fill: 'green', shape: 'dot', text: RED._('redis-cluster-sink.status.applied', { n: short(applied) }) });
     }
 
