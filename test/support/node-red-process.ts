@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
 import type { FlowNode } from './node-red';
+import { nodeRedPackageDir } from './node-red-runtime';
 
 const ROOT = resolve(__dirname, '..', '..');
 
@@ -48,7 +49,7 @@ export class NodeRedProcess {
     );
     this.history += this.log;
     this.log = '';
-    const child = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', this.userDir, '--settings', join(this.userDir, 'settings.js')], {
+    const child = spawn(process.execPath, [join(nodeRedPackageDir(), 'red.js'), '--userDir', this.userDir, '--settings', join(this.userDir, 'settings.js')], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;

@@ -13,6 +13,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import vm from 'node:vm';
+import { nodeRedPackageDir } from './node-red-runtime';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const MODULE_NAME = 'node-red-contrib-redis-sync';
@@ -56,7 +57,7 @@ let initialised = false;
 /** Initialises the helper with the node-red installed here and starts its HTTP server. */
 export async function startNodeRed(): Promise<void> {
   if (!initialised) {
-    helper.init(require.resolve('node-red'));
+    helper.init(require.resolve(nodeRedPackageDir()));
     initialised = true;
   }
   await helper.startServer();

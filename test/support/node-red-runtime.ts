@@ -1,0 +1,10 @@
+import { join } from 'node:path';
+
+/**
+ * The Node-RED the tests run against: the devDependency (4.1.x), or another installation
+ * named by REDIS_SYNC_NODE_RED (the folder of its `node-red` package), as CI does to run the
+ * suite on Node-RED 5 with Node 22 too.
+ */
+export function nodeRedPackageDir(): string {
+  return process.env.REDIS_SYNC_NODE_RED ?? join(require.resolve('node-red/package.json'), '..');
+}
