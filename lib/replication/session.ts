@@ -60,13 +60,29 @@ export interface SessionProgress {
 
 const POSITION_SAVE_MS = 1000;
 
+/** Per Buffer or array in memory beyond its bytes: what makes many small elements cost more than their size. */
+const OVERHEAD = 64;
+
+/** What an operation holds in memory, roughly: batches are cut by it, so memory stays bounded. */
 function sizeOf(op: Operation): number {
   if (op.kind === 'command') {
-    let n = 16;
-    for (const a of op.args) n += a.length;
+    let n = OVERHEAD;
+    for (const a of op.args) n += a.length + OVERHEAD;
     return n;
   }
-  return op.kind === 'key' ? 32 + op.key.length + (op.raw?.length ?? 0) : 16;
+  if (op.kind !== 'key') return OVERHEAD;
+  return OVERHEAD + op.key.length + (op.raw !== null ? op.raw.length : valueBytes(op.value));
+}
+
+function valueBytes(v: unknown): number {
+  if (Buffer.isBuffer(v)) return v.length + OVERHEAD;
+  if (Array.isArray(v)) {
+    let n = OVERHEAD;
+    for (const x of v) n += valueBytes(x);
+    return n;
+  }
+  if (typeof v === 'object' && v !== null && 'entries' in v) return valueBytes((v as { entries: Array<{ fields: Buffer[] }> }).entries.map((e) => e.fields));
+  return OVERHEAD;
 }
 
 function encode(rec: LinkRecord): [number, Buffer] {
@@ -123,7 +139,8 @@ export class ReplicaSession extends EventEmitter {
   private confirmed: ReplPosition | null = null;
   private savedAt = 0;
   private saveTimer: NodeJS.Timeout | null = null;
-  private caughtUpAt = Date.now();
+  /** When stream bytes arrived: [offset after the chunk, ms], oldest first, pruned as they are handed on. */
+  private arrivals: Array<[number, number]> = [];
   private stopping = false;
   private ended = false;
   private wake: (() => void) | null = null;
@@ -182,7 +199,7 @@ export class ReplicaSession extends EventEmitter {
       offset,
       received,
       lagBytes,
-      lagMs: lagBytes === 0 ? 0 : Date.now() - this.caughtUpAt,
+      lagMs: lagBytes === 0 || this.arrivals.length === 0 ? 0 : Date.now() - this.arrivals[0][1],
       spoolBytes: this.spool?.stats.bytesOnDisk ?? 0,
       reconnects: this.reconnects,
       lastError: this.lastError?.message ?? null,
@@ -278,8 +295,17 @@ export class ReplicaSession extends EventEmitter {
     const [type, data] = encode(rec);
     (this.spool as Spool).append(type, data);
     if (rec.kind === 'fullresync' || rec.kind === 'continue') this.received = { replid: rec.replid, offset: rec.offset };
-    else if (rec.kind === 'stream' && this.received) this.received.offset += rec.data.length;
-    if (rec.kind === 'fullresync') this.inSnapshot = true;
+    else if (rec.kind === 'stream' && this.received) {
+      this.received.offset += rec.data.length;
+      const last = this.arrivals[this.arrivals.length - 1];
+      // one entry per 10 ms is precise enough for a lag in ms, and keeps the list short
+      if (last === undefined || Date.now() - last[1] >= 10) this.arrivals.push([this.received.offset, Date.now()]);
+      else last[0] = this.received.offset;
+    }
+    if (rec.kind === 'fullresync') {
+      this.inSnapshot = true;
+      this.arrivals = []; // a new offset space
+    }
     else if (rec.kind === 'rdb-end') this.inSnapshot = false;
   }
 
@@ -379,7 +405,9 @@ export class ReplicaSession extends EventEmitter {
   private async markHandedOn(): Promise<void> {
     if (this.decoder.phase !== 'stream' || this.decoder.position === null) return;
     this.handedOn = { ...this.decoder.position };
-    if (this.received && this.handedOn.offset >= this.received.offset) this.caughtUpAt = Date.now();
+    let i = 0;
+    while (i < this.arrivals.length && this.arrivals[i][0] <= this.handedOn.offset) i++;
+    if (i > 0) this.arrivals.splice(0, i);
     await this.savePosition(false);
   }
 
