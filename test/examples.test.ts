@@ -3,10 +3,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startRedis, type RedisServer } from './harness';
-import { builtNode, getNode, loadFlow, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode, type NodeModule } from './support/node-red';
+import { builtNode, coreNodes, getNode, loadFlow, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode } from './support/node-red';
 
 const EXAMPLES = resolve(__dirname, '..', 'examples');
-const core = (file: string): NodeModule => require(`@node-red/nodes/core/${file}`) as NodeModule; // eslint-disable-line @typescript-eslint/no-require-imports
 
 interface StatusNode {
   status: (s: { fill?: string; text?: string }) => void;
@@ -53,7 +52,7 @@ describe('examples deploy and run', function () {
       }
       const pkg = JSON.parse(readFileSync(resolve(__dirname, '..', 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } };
       const ours = Object.keys(pkg['node-red'].nodes).map((t) => builtNode(t));
-      const modules = [...ours, core('common/20-inject.js'), core('common/21-debug.js'), core('common/25-catch.js'), core('function/10-function.js')];
+      const modules = [...ours, ...coreNodes('common/20-inject.js', 'common/21-debug.js', 'common/25-catch.js', 'function/10-function.js')];
       await loadFlow(modules, flow);
       for (const src of flow.filter((n) => n.type === 'redis-replica-source')) {
         const node = getNode<StatusNode>(src.id);

@@ -7,6 +7,7 @@ import type { CommandOp, KeyOp, Operation } from '../lib/ops/operation';
 import { startRedis } from './harness';
 import {
   builtNode,
+  coreNodes,
   editorDefinition,
   getNode,
   loadFlow,
@@ -18,9 +19,6 @@ import {
   type FlowNode,
   type NodeModule,
 } from './support/node-red';
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports -- Node-RED's core catch node, to see errors as a flow does
-const catchNode = require('@node-red/nodes/core/common/25-catch.js') as NodeModule;
 
 interface Msg {
   topic?: string;
@@ -67,7 +65,7 @@ function collect(): { kept: Msg[]; dropped: Msg[]; caught: Msg[]; statuses: stri
   return out;
 }
 
-const nodes = (): NodeModule[] => [builtNode('redis-op-filter'), catchNode];
+const nodes = (): NodeModule[] => [builtNode('redis-op-filter'), ...coreNodes('common/25-catch.js')];
 const meta = { source: 'src-1', shard: 'standalone', seq: 7 };
 
 describe('redis-op-filter node in a Node-RED runtime', function () {

@@ -8,10 +8,8 @@ import type { CommandOp, Operation } from '../lib/ops/operation';
 import { encodeCommand } from '../lib/resp/encoder';
 import { startRedis, type RedisServer } from './harness';
 import { listRdbFixtures } from './support/fixtures';
-import { builtNode, getNode, loadFlow, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode, type NodeModule } from './support/node-red';
+import { builtNode, coreNodes, getNode, loadFlow, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode, type NodeModule } from './support/node-red';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports -- Node-RED's core catch node, to see errors as a flow does
-const catchNode = require('@node-red/nodes/core/common/25-catch.js') as NodeModule;
 
 interface Msg {
   topic?: string;
@@ -26,7 +24,7 @@ interface SourceNode {
   status: (s: { fill?: string; text?: string }) => void;
 }
 
-const nodes = (): NodeModule[] => [builtNode('redis-endpoint'), builtNode('redis-replica-source'), catchNode];
+const nodes = (): NodeModule[] => [builtNode('redis-endpoint'), builtNode('redis-replica-source'), ...coreNodes('common/25-catch.js')];
 
 function flow(port: number, spoolDir: string, extra: Partial<FlowNode> = {}): FlowNode[] {
   return [

@@ -10,7 +10,7 @@ import type { CommandOp, Operation } from '../lib/ops/operation';
 import { hashTagForSlot, partitionOf } from '../lib/cluster/slots';
 import { startRedis, type RedisServer } from './harness';
 import { assertSameKeyspace, keyspaceOf } from './support/compare';
-import { builtNode, editorDefinition, getNode, loadFlow, messages, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode, type NodeModule } from './support/node-red';
+import { builtNode, coreNodes, editorDefinition, getNode, loadFlow, messages, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode, type NodeModule } from './support/node-red';
 import { fillAllTypes } from './support/workload';
 
 // The built node shares process-wide registries with the sinks (FlowControl, the part count):
@@ -24,8 +24,6 @@ function built(): { FlowControl: typeof FlowControlModule.FlowControl; acknowled
   };
   /* eslint-enable @typescript-eslint/no-require-imports */
 }
-// eslint-disable-next-line @typescript-eslint/no-require-imports -- Node-RED's core catch node, to see errors as a flow does
-const catchNode = require('@node-red/nodes/core/common/25-catch.js') as NodeModule;
 
 interface Msg {
   payload: Operation[];
@@ -43,7 +41,7 @@ interface RouterNode {
 /** The node's own message text, as users see it. */
 const t = (key: string, substitutions?: Record<string, unknown>): string => messages('redis-slot-router')(`redis-slot-router.${key}`, substitutions);
 
-const nodes = (): NodeModule[] => [builtNode('redis-slot-router'), catchNode];
+const nodes = (): NodeModule[] => [builtNode('redis-slot-router'), ...coreNodes('common/25-catch.js')];
 
 function flow(partitions: number | string): FlowNode[] {
   const outs = Array.from({ length: Math.max(1, Number(partitions) || 1) }, (_, i) => `out${i}`);

@@ -8,3 +8,9 @@ import { join } from 'node:path';
 export function nodeRedPackageDir(): string {
   return process.env.REDIS_SYNC_NODE_RED ?? join(require.resolve('node-red/package.json'), '..');
 }
+
+/** The major version of the Node-RED under test. */
+export function nodeRedMajor(): number {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a JSON file whose path is known at run time
+  return Number((require(join(nodeRedPackageDir(), 'package.json')) as { version: string }).version.split('.')[0]);
+}

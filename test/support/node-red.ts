@@ -13,7 +13,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import vm from 'node:vm';
-import { nodeRedPackageDir } from './node-red-runtime';
+import { nodeRedMajor, nodeRedPackageDir } from './node-red-runtime';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const MODULE_NAME = 'node-red-contrib-redis-sync';
@@ -198,4 +198,17 @@ function newestMtime(dir: string): number {
     newest = Math.max(newest, entry.isDirectory() ? newestMtime(full) : statSync(full).mtimeMs);
   }
   return newest;
+}
+
+/** Core nodes the test helper of Node-RED 5 registers by itself; giving them again fails. */
+const BUILT_IN_FROM_5 = new Set(['common/25-catch.js', 'common/25-status.js', 'common/24-complete.js']);
+
+/**
+ * Core nodes a flow needs (catch, inject, debug, function …), by their file under
+ * @node-red/nodes/core, from the runtime under test.
+ */
+export function coreNodes(...files: string[]): NodeModule[] {
+  if (nodeRedMajor() >= 5) files = files.filter((f) => !BUILT_IN_FROM_5.has(f));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the core nodes of the runtime under test
+  return files.map((f) => require(path.join(nodeRedPackageDir(), '..', '@node-red', 'nodes', 'core', f)) as NodeModule);
 }
