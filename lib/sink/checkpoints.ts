@@ -116,14 +116,28 @@ export class Checkpoints {
     await this.prepare(source, shard);
     const st = this.state.get(id) as ShardState;
     if (intercept) {
-      if (st.epoch === '') await this.assertEmpty();
-      else if (st.epoch !== epoch) await this.clearShard(shard);
+      // the first full sync of the source must find the destination empty; the shards of a
+      // cluster source begin one after the other, into a destination holding the keys of the first
+      if (st.epoch === '') {
+        if (!(await this.otherShardBegan(source, shard))) await this.assertEmpty();
+      } else if (st.epoch !== epoch) await this.clearShard(shard);
     }
     st.epoch = epoch;
     st.barrier = 0;
     st.slots.clear();
     check(await this.nodeFor(0).call(['HSET', this.globalKey(), `${id}|epoch`, epoch]));
     check(await this.nodeFor(0).call(['HDEL', this.globalKey(), `${id}|barrier`]));
+  }
+
+  /** Whether another shard of this source pipeline has begun a full sync into this destination. */
+  private async otherShardBegan(source: string, shard: string): Promise<boolean> {
+    const fields = await this.nodeFor(0).call(['HKEYS', this.globalKey()]);
+    if (!Array.isArray(fields)) return false;
+    const own = `${source}|${shard}|epoch`;
+    return fields.some((f) => {
+      const name = String(f);
+      return name !== own && name.startsWith(`${source}|`) && name.endsWith('|epoch');
+    });
   }
 
   private async assertEmpty(): Promise<void> {
