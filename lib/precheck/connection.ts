@@ -1,0 +1,200 @@
+/**
+ * A raw RESP connection to one server for the checks. Raw rather than ioredis so that a failed
+ * connection can say exactly what went wrong (refused, TLS on one side only, a port that is not
+ * Redis, credentials), and so that replica-only commands such as REPLCONF can be sent as a
+ * replica would send them.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import { formatHostPort, toSocketOptions, type EndpointConfig, type SocketOptions } from '../endpoint';
+import { encodeCommand, type CommandArg } from '../resp/encoder';
+import { RespError } from '../resp/errors';
+import { RespParser, type RespValue } from '../resp/parser';
+
+/** Why a connection could not be opened; each maps to a finding id. */
+export type OpenFailureKind = 'connection' | 'tls' | 'auth' | 'protocol';
+
+export class OpenFailure extends Error {
+  override readonly name = 'OpenFailure';
+  constructor(
+    readonly kind: OpenFailureKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Errors of a TLS handshake with a peer that does not speak TLS on that port. */
+const NOT_TLS = /wrong version number|packet length too long|unknown protocol|record layer failure|http request/i;
+const BAD_CERTIFICATE = /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|ERR_TLS_CERT_ALTNAME_INVALID|CERT_UNTRUSTED|CERT_REJECTED)$/;
+
+interface Pending {
+  resolve: (v: RespValue) => void;
+  reject: (err: Error) => void;
+}
+
+export class NodeConn {
+  readonly address: string;
+  /** The reply to the PING of the opening, when it was an error (NOPERM for a user without +ping). */
+  pingRefused: RespError | null = null;
+  private readonly parser = new RespParser();
+  private readonly pending: Pending[] = [];
+  private failure: Error | null = null;
+  private firstReply = true;
+
+  private constructor(
+    private readonly socket: net.Socket,
+    host: string,
+    port: number,
+    private readonly isTls: boolean,
+    private readonly timeoutMs: number,
+  ) {
+    this.address = formatHostPort(host, port);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    // A TLS-only port drops (or resets) a plain connection at its first bytes, before any reply.
+    const tlsHint = (): string | null =>
+      !isTls && socket.bytesRead === 0 ? ' before answering anything (a TLS-only port does this to plain connections: does this endpoint need TLS?)' : null;
+    socket.on('error', (e: Error) => {
+      const hint = tlsHint();
+      // TLS 1.3 finishes the client's side of the handshake first: a server that wants a client
+      // certificate says so in an alert that only arrives with the first read.
+      const kind = hint !== null || (isTls && /alert|ssl|tls/i.test(e.message)) ? 'tls' : 'connection';
+      this.fail(new OpenFailure(kind, `${this.address}: ${e.message}${hint ?? ''}`));
+    });
+    socket.on('close', () => {
+      const hint = tlsHint();
+      this.fail(new OpenFailure(hint === null ? 'connection' : 'tls', `${this.address}: the server closed the connection${hint ?? ''}`));
+    });
+  }
+
+  /**
+   * Connects (TLS when the endpoint says so), authenticates as the endpoint's user and PINGs.
+   * Rejects with an OpenFailure naming the address and, for a refusal, the server's reply.
+   */
+  static async open(cfg: EndpointConfig, host: string, port: number): Promise<NodeConn> {
+    const so = toSocketOptions(cfg, host, port);
+    const socket = await connectSocket(so, formatHostPort(host, port));
+    const conn = new NodeConn(socket, host, port, so.tls, so.connectTimeoutMs);
+    try {
+      if (so.auth !== undefined) {
+        const { username, password } = so.auth;
+        const r = await conn.call(username === undefined ? ['AUTH', password] : ['AUTH', username, password]);
+        if (r instanceof RespError) {
+          throw new OpenFailure('auth', `${conn.address}: authentication as ${username ?? '(default user)'} failed: ${r.message}`);
+        }
+      }
+      const pong = await conn.call(['PING']);
+      if (pong instanceof RespError) {
+        if (pong.code === 'NOAUTH') throw new OpenFailure('auth', `${conn.address}: the server requires a password and none is configured: ${pong.message}`);
+        // Denied PING is the replication check's business (a replica must PING), not a failed connection.
+        if (pong.code !== 'NOPERM') throw new OpenFailure('connection', `${conn.address}: the server refuses this client: ${pong.message}`);
+        conn.pingRefused = pong;
+      }
+      return conn;
+    } catch (err) {
+      conn.close();
+      throw err;
+    }
+  }
+
+  /** One command; an error reply resolves as a RespError. Rejects when the connection fails or the reply takes too long. */
+  call(args: CommandArg[]): Promise<RespValue> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.fail(new OpenFailure('connection', `${this.address}: no reply to ${String(args[0])} within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      this.pending.push({
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      this.socket.write(encodeCommand(args));
+    });
+  }
+
+  /** As call, but an error reply rejects. */
+  async ok(args: CommandArg[]): Promise<RespValue> {
+    const r = await this.call(args);
+    if (r instanceof RespError) throw r;
+    return r;
+  }
+
+  close(): void {
+    this.fail(new Error(`${this.address}: connection closed`));
+  }
+
+  private onData(chunk: Buffer): void {
+    try {
+      this.parser.push(chunk);
+      for (let v = this.parser.next(); v !== undefined; v = this.parser.next()) {
+        this.firstReply = false;
+        const p = this.pending.shift();
+        if (p === undefined) throw new OpenFailure('protocol', `${this.address}: sent a reply nobody asked for`);
+        p.resolve(v);
+      }
+    } catch (err) {
+      this.fail(err instanceof OpenFailure ? err : this.notResp(chunk, err as Error));
+    }
+  }
+
+  private notResp(chunk: Buffer, err: Error): OpenFailure {
+    // 0x15 and 0x16 open a TLS record (alert, handshake): a TLS port answering a plain client.
+    if (this.firstReply && !this.isTls && (chunk[0] === 0x15 || chunk[0] === 0x16)) {
+      return new OpenFailure('tls', `${this.address}: answered with TLS bytes (record type 0x${chunk[0].toString(16)}) to a plain connection: this port requires TLS`);
+    }
+    const sample = JSON.stringify(chunk.toString('latin1', 0, 40));
+    return new OpenFailure('protocol', `${this.address}: answered something that is not Redis (RESP): ${sample} (${err.message})`);
+  }
+
+  private fail(err: Error): void {
+    if (this.failure !== null) return;
+    this.failure = err;
+    this.socket.destroy();
+    for (const p of this.pending.splice(0)) p.reject(err);
+  }
+}
+
+function connectSocket(so: SocketOptions, at: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    let tcpUp = false;
+    const socket = so.tls ? tls.connect(so.connect) : net.connect(so.connect);
+    const settle = (err: OpenFailure | null): void => {
+      socket.setTimeout(0);
+      socket.removeAllListeners('error');
+      if (err === null) {
+        resolve(socket);
+        return;
+      }
+      socket.destroy();
+      reject(err);
+    };
+    socket.once('connect', () => {
+      tcpUp = true;
+      if (!so.tls) settle(null);
+    });
+    if (so.tls) socket.once('secureConnect', () => settle(null));
+    socket.setTimeout(so.connectTimeoutMs, () => {
+      settle(
+        so.tls && tcpUp
+          ? new OpenFailure('tls', `${at}: no TLS handshake after ${so.connectTimeoutMs} ms (a plain-TCP port waits silently: is TLS enabled on this port?)`)
+          : new OpenFailure('connection', `${at}: no connection after ${so.connectTimeoutMs} ms`),
+      );
+    });
+    socket.once('error', (e: NodeJS.ErrnoException) => settle(classify(e, so.tls && tcpUp, at)));
+  });
+}
+
+function classify(e: NodeJS.ErrnoException, duringTls: boolean, at: string): OpenFailure {
+  if (!duringTls) return new OpenFailure('connection', `${at}: ${e.message}`);
+  if (BAD_CERTIFICATE.test(e.code ?? '')) return new OpenFailure('tls', `${at}: the server's TLS certificate was rejected: ${e.message}`);
+  if (NOT_TLS.test(e.message)) {
+    return new OpenFailure('tls', `${at}: TLS handshake failed: ${e.message} (the port answered, but not with TLS: is it a plain-TCP port?)`);
+  }
+  return new OpenFailure('tls', `${at}: TLS handshake failed: ${e.message}`);
+}

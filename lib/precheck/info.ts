@@ -1,0 +1,89 @@
+/** Reading what servers report (INFO, CONFIG GET, versions) and writing numbers for messages. */
+import type { RespValue } from '../resp/parser';
+
+export type Info = Record<string, string>;
+
+export function parseInfo(text: string): Info {
+  const fields: Info = {};
+  for (const line of text.split(/\r?\n/)) {
+    const colon = line.indexOf(':');
+    if (colon > 0 && !line.startsWith('#')) fields[line.slice(0, colon)] = line.slice(colon + 1).trim();
+  }
+  return fields;
+}
+
+/** INFO sections present (`# Memory` → "memory"). */
+export function infoSections(text: string): Set<string> {
+  return new Set([...text.matchAll(/^# *(\w+)/gm)].map((m) => m[1].toLowerCase()));
+}
+
+export function num(info: Info, field: string): number | undefined {
+  const v = info[field];
+  if (v === undefined || !/^-?\d+(\.\d+)?$/.test(v)) return undefined;
+  return Number(v);
+}
+
+export type Version = [major: number, minor: number, patch: number];
+
+export function parseVersion(text: string | undefined): Version | undefined {
+  const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(text ?? '');
+  return m === null ? undefined : [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+}
+
+export function compareVersions(a: Version, b: Version): number {
+  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+}
+
+export function showVersion(v: Version): string {
+  return v.join('.');
+}
+
+/**
+ * The RDB version a server writes and, as RESTORE accepts payloads up to its own version, the
+ * highest it reads. The sink (lib/sink/writer.ts) decides RESTORE or typed commands by the same table.
+ */
+export function rdbVersionOf([major, minor]: Version): number {
+  if (major > 7 || (major === 7 && minor >= 4)) return 12;
+  if (major === 7 && minor >= 2) return 11;
+  if (major === 7) return 10;
+  if (major >= 5) return 9;
+  if (major === 4) return 8;
+  if (major === 3 && minor >= 2) return 7;
+  return 6;
+}
+
+/** CONFIG GET name as a string; undefined when the server has no such setting. */
+export function configValue(reply: RespValue, name: string): string | undefined {
+  if (!Array.isArray(reply)) return undefined;
+  for (let i = 0; i + 1 < reply.length; i += 2) {
+    if (text(reply[i]).toLowerCase() === name) return text(reply[i + 1]);
+  }
+  return undefined;
+}
+
+export function text(v: RespValue): string {
+  if (Buffer.isBuffer(v)) return v.toString();
+  if (v === null) return '';
+  return String(v);
+}
+
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+/** 1536 → "1.5 KiB": the units INFO's *_human fields use, with one decimal. */
+export function bytes(n: number): string {
+  let v = n;
+  let u = 0;
+  while (Math.abs(v) >= 1024 && u < UNITS.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${Math.round(v)} B` : `${v.toFixed(1)} ${UNITS[u]}`;
+}
+
+/** Seconds for a message: "0.4 s", "75 s", "2.5 h". */
+export function seconds(s: number): string {
+  if (!Number.isFinite(s)) return 'unbounded';
+  if (s < 10) return `${s.toFixed(1)} s`;
+  if (s < 3600) return `${Math.round(s)} s`;
+  return `${(s / 3600).toFixed(1)} h`;
+}

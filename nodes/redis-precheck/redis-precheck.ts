@@ -1,0 +1,145 @@
+/**
+ * The redis-precheck node: runs the checks of lib/precheck against a source and a destination
+ * endpoint and routes the message by the result, so a sync starts only once they pass.
+ */
+import type { EndpointHandle, EndpointUser } from '../../lib/endpoint';
+import { runPrecheck, type PrecheckOptions, type PrecheckReport } from '../../lib/precheck';
+
+interface NodeMessage {
+  payload?: unknown;
+  [key: string]: unknown;
+}
+
+type Send = (msgs: Array<NodeMessage | null>) => void;
+type Done = (err?: Error) => void;
+
+interface NodeStatus {
+  fill?: 'red' | 'green' | 'yellow' | 'blue' | 'grey';
+  shape?: 'ring' | 'dot';
+  text?: string;
+}
+
+// The slice of the Node-RED runtime API this node uses (no @types/node-red in the project).
+interface NodeRedNode extends EndpointUser {
+  on(event: 'input', listener: (msg: NodeMessage, send: Send, done: Done) => void): void;
+  on(event: 'close', listener: (removed: boolean, done: () => void) => void): void;
+  send(msgs: Array<NodeMessage | null>): void;
+  status(status: NodeStatus): void;
+  error(message: string, msg?: NodeMessage): void;
+}
+
+interface NodeRedApi {
+  nodes: {
+    createNode(node: NodeRedNode, def: object): void;
+    getNode(id: string): unknown;
+    registerType(type: string, constructor: (this: NodeRedNode, def: PrecheckDef) => void): void;
+  };
+  _(key: string, substitutions?: Record<string, string | number>): string;
+}
+
+interface PrecheckDef {
+  id: string;
+  name?: string;
+  source: string;
+  destination: string;
+  requireEmpty?: boolean;
+  typedFallback?: boolean;
+  /** Destination dbs the sync writes into, "0, 3"; empty means every db. */
+  databases?: string;
+  runOnDeploy?: boolean;
+}
+
+/** "0, 3" → [0, 3]; "" → undefined (every db); throws on anything else. */
+function parseDatabases(text: string | undefined): number[] | undefined {
+  const t = (text ?? '').trim();
+  if (t === '') return undefined;
+  return t.split(/[\s,]+/).map((part) => {
+    if (!/^\d+$/.test(part)) throw new Error(`"${part}" is not a db number`);
+    return Number(part);
+  });
+}
+
+export = function register(RED: NodeRedApi): void {
+  function RedisPrecheckNode(this: NodeRedNode, def: PrecheckDef): void {
+    RED.nodes.createNode(this, def);
+    setup(this, def);
+  }
+
+  function setup(node: NodeRedNode, def: PrecheckDef): void {
+    const running = new Set<Promise<void>>();
+    let closed = false;
+    node.status({ fill: 'grey', shape: 'ring', text: RED._('redis-precheck.status.idle') });
+
+    function summary(r: PrecheckReport): NodeStatus {
+      if (!r.passed) {
+        const n = r.errors.length;
+        return { fill: 'red', shape: 'dot', text: RED._(n === 1 ? 'redis-precheck.status.failedError' : 'redis-precheck.status.failedErrors', { n }) };
+      }
+      const n = r.warnings.length;
+      const key = n === 0 ? 'passed' : n === 1 ? 'passedWarning' : 'passedWarnings';
+      return { fill: n === 0 ? 'green' : 'yellow', shape: 'dot', text: RED._(`redis-precheck.status.${key}`, { n }) };
+    }
+
+    /** Resolves with the report; rejects only for a fault of the node itself (no endpoint, bad settings). */
+    async function check(): Promise<PrecheckReport> {
+      const endpoint = (id: string, side: 'source' | 'destination'): EndpointHandle => {
+        const handle = RED.nodes.getNode(id) as EndpointHandle | null;
+        if (handle === null) throw new Error(RED._('redis-precheck.errors.noEndpoint', { side }));
+        return handle;
+      };
+      const source = endpoint(def.source, 'source');
+      const destination = endpoint(def.destination, 'destination');
+      let databases: number[] | undefined;
+      try {
+        databases = parseDatabases(def.databases);
+      } catch (err) {
+        throw new Error(RED._('redis-precheck.errors.databases', { error: (err as Error).message }), { cause: err });
+      }
+      const options: PrecheckOptions = {
+        requireEmptyDestination: def.requireEmpty === true,
+        typedFallback: def.typedFallback !== false,
+        databases,
+      };
+      return runPrecheck({ source: source.config, destination: destination.config, options });
+    }
+
+    function run(msg: NodeMessage, send: Send): Promise<void> {
+      node.status({ fill: 'yellow', shape: 'ring', text: RED._('redis-precheck.status.checking') });
+      const work = check().then(
+        (report) => {
+          if (closed) return;
+          node.status(summary(report));
+          const out = { ...msg, payload: report };
+          send(report.passed ? [out, null] : [null, out]);
+        },
+        (err: Error) => {
+          if (!closed) node.status({ fill: 'red', shape: 'dot', text: err.message.slice(0, 60) });
+          throw err;
+        },
+      );
+      const tracked = work.catch(() => undefined).finally(() => running.delete(tracked));
+      running.add(tracked);
+      return work;
+    }
+
+    node.on('input', (msg, send, done) => {
+      // A failed precheck is a result (output 2); only a fault of the node itself goes to done(err).
+      run(msg, send).then(() => done(), done);
+    });
+
+    node.on('close', (_removed, done) => {
+      closed = true;
+      // A run under way closes its connections within the endpoints' connect timeouts.
+      void Promise.all(running).then(() => done());
+    });
+
+    if (def.runOnDeploy === true) {
+      // After the constructor, so the nodes wired to the outputs exist when the result is sent.
+      setImmediate(() => {
+        run({}, (msgs) => node.send(msgs)).catch((err: Error) => node.error(RED._('redis-precheck.errors.failed', { error: err.message })));
+      });
+    }
+  }
+
+  RED.nodes.registerType('redis-precheck', RedisPrecheckNode);
+};

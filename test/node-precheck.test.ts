@@ -1,0 +1,210 @@
+/**
+ * The redis-precheck node in a Node-RED runtime (the built node from dist/): routing by the
+ * result, status texts, run on deploy, faults of the node itself to Catch, editor validation.
+ */
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { PrecheckReport } from '../lib/precheck';
+import { startRedis, type RedisServer } from './harness';
+import {
+  builtNode,
+  editorDefinition,
+  getNode,
+  loadFlow,
+  startNodeRed,
+  stopNodeRed,
+  unloadFlow,
+  waitFor,
+  type FlowNode,
+  type NodeModule,
+} from './support/node-red';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- Node-RED's core catch node, to see errors as a flow does
+const catchNode = require('@node-red/nodes/core/common/25-catch.js') as NodeModule;
+
+interface Msg {
+  topic?: string;
+  payload: unknown;
+  error?: { message: string };
+}
+interface HelperNode {
+  on(event: 'input', cb: (msg: Msg) => void): void;
+}
+interface PrecheckNode {
+  receive(msg: object): void;
+  status: (s: { fill?: string; text?: string }) => void;
+}
+
+const nodes = (): NodeModule[] => [builtNode('redis-endpoint'), builtNode('redis-precheck'), catchNode];
+
+function flow(sourcePort: number, destinationPort: number, extra: Partial<FlowNode> = {}): FlowNode[] {
+  return [
+    { id: 'tab', type: 'tab' },
+    { id: 'src', type: 'redis-endpoint', mode: 'standalone', host: '127.0.0.1', port: String(sourcePort), connectTimeout: '2000' },
+    { id: 'dst', type: 'redis-endpoint', mode: 'standalone', host: '127.0.0.1', port: String(destinationPort), connectTimeout: '2000' },
+    { id: 'pre', type: 'redis-precheck', z: 'tab', source: 'src', destination: 'dst', wires: [['passed'], ['failed']], ...extra },
+    { id: 'passed', type: 'helper', z: 'tab' },
+    { id: 'failed', type: 'helper', z: 'tab' },
+    { id: 'catcher', type: 'catch', z: 'tab', scope: null, uncaught: false, wires: [['caught']] },
+    { id: 'caught', type: 'helper', z: 'tab' },
+  ];
+}
+
+/** What the outputs and Catch receive, and the node's status texts (fill:text). */
+function collect(): { passed: Msg[]; failed: Msg[]; caught: Msg[]; statuses: string[] } {
+  const out = { passed: [] as Msg[], failed: [] as Msg[], caught: [] as Msg[], statuses: [] as string[] };
+  getNode<HelperNode>('passed').on('input', (m) => out.passed.push(m));
+  getNode<HelperNode>('failed').on('input', (m) => out.failed.push(m));
+  getNode<HelperNode>('caught').on('input', (m) => out.caught.push(m));
+  const pre = getNode<PrecheckNode>('pre');
+  const original = pre.status.bind(pre);
+  pre.status = (s) => {
+    out.statuses.push(`${s.fill}:${s.text}`);
+    original(s);
+  };
+  return out;
+}
+
+describe('redis-precheck node in a Node-RED runtime', function () {
+  this.timeout(60_000);
+  let source: RedisServer;
+  let destination: RedisServer;
+
+  before(async () => {
+    await startNodeRed();
+    [source, destination] = await Promise.all([startRedis(), startRedis()]);
+  });
+  after(async () => {
+    await stopNodeRed();
+    await Promise.all([source.stop(), destination.stop()]);
+  });
+  beforeEach(async () => {
+    await Promise.all([source.command('FLUSHALL'), destination.command('FLUSHALL')]);
+  });
+  afterEach(unloadFlow);
+
+  it('sends a passing precheck to output 1 with the report, keeping the message', async () => {
+    await source.command('SET', 'k', 'v');
+    await loadFlow(nodes(), flow(source.port, destination.port));
+    const got = collect();
+    getNode<PrecheckNode>('pre').receive({ topic: 'go', payload: 'start' });
+    await waitFor(() => got.passed.length === 1, 15_000, 'output 1');
+    const msg = got.passed[0];
+    assert.equal(msg.topic, 'go');
+    const report = msg.payload as PrecheckReport;
+    assert.equal(report.passed, true);
+    assert.deepEqual(report.errors, []);
+    assert.ok(report.findings.some((f) => f.id === 'eviction-policy' && f.severity === 'info'));
+    assert.deepEqual(got.failed, []);
+    assert.deepEqual(got.statuses, ['yellow:checking', 'green:passed']);
+  });
+
+  it('sends a failing precheck to output 2, shows the error count, and leaves Catch nodes alone', async () => {
+    await destination.command('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru');
+    await destination.command('SET', 'taken', 'x');
+    try {
+      await loadFlow(nodes(), flow(source.port, destination.port, { requireEmpty: true }));
+      const got = collect();
+      getNode<PrecheckNode>('pre').receive({ payload: 'start' });
+      await waitFor(() => got.failed.length === 1, 15_000, 'output 2');
+      const report = got.failed[0].payload as PrecheckReport;
+      assert.equal(report.passed, false);
+      assert.deepEqual(report.errors.map((f) => f.id).sort(), ['destination-empty', 'eviction-policy']);
+      assert.equal(got.statuses.at(-1), 'red:failed: 2 errors');
+      await sleep(200);
+      assert.deepEqual(got.passed, []);
+      assert.deepEqual(got.caught, [], 'a failed precheck is a result, not an error');
+    } finally {
+      await destination.command('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+    }
+  });
+
+  it('passes the destination dbs to the emptiness check', async () => {
+    await destination.command('SELECT', '0');
+    const c = destination.client({ db: 2 });
+    await c.set('x', '1');
+    c.disconnect();
+    await loadFlow(nodes(), flow(source.port, destination.port, { requireEmpty: true, databases: '0, 1' }));
+    let got = collect();
+    getNode<PrecheckNode>('pre').receive({});
+    await waitFor(() => got.passed.length === 1, 15_000, 'output 1 for dbs 0 and 1');
+    await unloadFlow();
+    await loadFlow(nodes(), flow(source.port, destination.port, { requireEmpty: true, databases: '2' }));
+    got = collect();
+    getNode<PrecheckNode>('pre').receive({});
+    await waitFor(() => got.failed.length === 1, 15_000, 'output 2 for db 2');
+    assert.match((got.failed[0].payload as PrecheckReport).errors[0].message, /db2: 1 key/);
+    assert.equal(got.statuses.at(-1), 'red:failed: 1 error');
+  });
+
+  it('shows warnings in a passed status', async () => {
+    await source.command('SET', 'huge', Buffer.alloc(2 * 1024 * 1024, 'y'));
+    await destination.command('CONFIG', 'SET', 'proto-max-bulk-len', String(1024 * 1024));
+    try {
+      await loadFlow(nodes(), flow(source.port, destination.port));
+      const got = collect();
+      getNode<PrecheckNode>('pre').receive({});
+      await waitFor(() => got.passed.length === 1, 15_000, 'output 1');
+      assert.equal(got.statuses.at(-1), 'yellow:passed (1 warning)');
+    } finally {
+      await destination.command('CONFIG', 'SET', 'proto-max-bulk-len', String(512 * 1024 * 1024));
+    }
+  });
+
+  it('runs on deploy when set to', async () => {
+    await loadFlow(nodes(), flow(source.port, destination.port, { runOnDeploy: true }));
+    const got = collect();
+    await waitFor(() => got.passed.length === 1, 15_000, 'a result without any input');
+    assert.equal((got.passed[0].payload as PrecheckReport).passed, true);
+  });
+
+  it('does not run before an input message otherwise', async () => {
+    await loadFlow(nodes(), flow(source.port, destination.port));
+    const got = collect();
+    await sleep(1500);
+    assert.deepEqual([got.passed.length, got.failed.length], [0, 0]);
+  });
+
+  it('reports a fault of the node itself (no endpoint, bad dbs) with done(err), to Catch nodes', async () => {
+    await loadFlow(nodes(), flow(source.port, destination.port, { destination: 'missing' }));
+    let got = collect();
+    getNode<PrecheckNode>('pre').receive({ payload: 'x' });
+    await waitFor(() => got.caught.length === 1, 10_000, 'a caught error');
+    // Node-RED's done(err) hands Catch nodes err.toString()
+    assert.equal(got.caught[0].error?.message, 'Error: no destination endpoint is configured');
+    assert.equal(got.statuses.at(-1), 'red:no destination endpoint is configured');
+    assert.deepEqual([got.passed.length, got.failed.length], [0, 0]);
+    await unloadFlow();
+
+    await loadFlow(nodes(), flow(source.port, destination.port, { databases: 'zero' }));
+    got = collect();
+    getNode<PrecheckNode>('pre').receive({});
+    await waitFor(() => got.caught.length === 1, 10_000, 'a caught error');
+    assert.match(String(got.caught[0].error?.message), /^Error: destination dbs: "zero" is not a db number/);
+  });
+
+  it('reports an unreachable endpoint as a failed precheck, not as a fault', async () => {
+    const gone = await startRedis();
+    const port = gone.port;
+    await gone.stop();
+    await loadFlow(nodes(), flow(source.port, port));
+    const got = collect();
+    getNode<PrecheckNode>('pre').receive({});
+    await waitFor(() => got.failed.length === 1, 15_000, 'output 2');
+    const report = got.failed[0].payload as PrecheckReport;
+    assert.deepEqual(report.errors.map((f) => f.id), ['connection']);
+    assert.equal(got.statuses.at(-1), 'red:failed: 1 error');
+    assert.deepEqual(got.caught, []);
+  });
+
+  it('validates the destination dbs in the editor', () => {
+    const def = editorDefinition('redis-precheck');
+    assert.equal(def.category, 'redis sync');
+    const validate = def.defaults.databases.validate as (v: unknown) => boolean | string;
+    for (const ok of ['', '0', '0, 3', '1,2 5']) assert.equal(validate.call({}, ok), true, ok);
+    for (const bad of ['x', '-1', '1;2', '0,']) assert.equal(validate.call({}, bad), 'db numbers separated by commas, or empty for every db', bad);
+    assert.equal(def.defaults.typedFallback.value, true);
+    assert.equal(def.defaults.requireEmpty.value, false);
+    assert.equal(def.defaults.runOnDeploy.value, false);
+  });
+});
