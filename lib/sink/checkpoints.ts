@@ -1,6 +1,7 @@
 import { hashTagForSlot, slotOf } from '../cluster/slots';
 import type { CommandArg } from '../resp/encoder';
 import { RespError } from '../resp/errors';
+import type { RespValue } from '../resp/parser';
 import type { NodeConnection } from './connection';
 import { SinkError } from './errors';
 
@@ -25,8 +26,10 @@ export class Checkpoints {
 
   constructor(
     private readonly cluster: boolean,
-    private readonly nodeFor: (slot: number) => NodeConnection,
+    nodeFor: (slot: number) => NodeConnection,
     private masters: NodeConnection[],
+    /** One command on the master of a slot; the writer's follows MOVED/ASK while a cluster reshards or fails over. */
+    private readonly call: (slot: number, args: CommandArg[]) => Promise<RespValue> = (slot, args) => nodeFor(slot).call(args),
   ) {}
 
   setMasters(masters: NodeConnection[]): void {
@@ -45,9 +48,8 @@ export class Checkpoints {
   async prepare(source: string, shard: string): Promise<void> {
     const id = `${source}|${shard}`;
     if (this.state.has(id)) return;
-    const g = this.nodeFor(0);
-    const epoch = await g.call(['HGET', this.globalKey(), `${id}|epoch`]);
-    const barrier = await g.call(['HGET', this.globalKey(), `${id}|barrier`]);
+    const epoch = await this.call(0, ['HGET', this.globalKey(), `${id}|epoch`]);
+    const barrier = await this.call(0, ['HGET', this.globalKey(), `${id}|barrier`]);
     const st: ShardState = { epoch: epoch === null ? '' : String(epoch), barrier: 0, slots: new Map() };
     const b = parse(barrier, st.epoch);
     if (b !== null) st.barrier = b;
@@ -58,7 +60,7 @@ export class Checkpoints {
         cursor = String(r[0]);
         for (const k of r[1]) {
           if (k.toString().endsWith(':global')) continue;
-          const v = parse(await m.call(['HGET', k, id]), st.epoch);
+          const v = parse(await this.call(this.cluster ? slotOf(k) : 0, ['HGET', k, id]), st.epoch);
           if (v !== null) st.slots.set(this.cluster ? slotOf(k) : 0, v);
         }
       } while (cursor !== '0');
@@ -82,7 +84,7 @@ export class Checkpoints {
   /** Asks the destination (not the cache) whether `slot` recorded `offset`: after a crash mid-command. */
   async recordedAt(source: string, shard: string, slot: number, offset: number): Promise<boolean> {
     const id = `${source}|${shard}`;
-    const v = parse(await this.nodeFor(slot).call(['HGET', this.key(slot), id]), this.state.get(id)?.epoch ?? '');
+    const v = parse(await this.call(slot, ['HGET', this.key(slot), id]), this.state.get(id)?.epoch ?? '');
     return v !== null && v >= offset;
   }
 
@@ -97,7 +99,7 @@ export class Checkpoints {
     const st = this.state.get(id);
     if (!st) return;
     st.barrier = offset;
-    check(await this.nodeFor(0).call(['HSET', this.globalKey(), `${id}|barrier`, `${st.epoch} ${offset}`]));
+    check(await this.call(0, ['HSET', this.globalKey(), `${id}|barrier`, `${st.epoch} ${offset}`]));
   }
 
   /** FLUSHALL removed every slot's record; offsets before the flush are covered by its barrier. */
@@ -125,13 +127,13 @@ export class Checkpoints {
     st.epoch = epoch;
     st.barrier = 0;
     st.slots.clear();
-    check(await this.nodeFor(0).call(['HSET', this.globalKey(), `${id}|epoch`, epoch]));
-    check(await this.nodeFor(0).call(['HDEL', this.globalKey(), `${id}|barrier`]));
+    check(await this.call(0, ['HSET', this.globalKey(), `${id}|epoch`, epoch]));
+    check(await this.call(0, ['HDEL', this.globalKey(), `${id}|barrier`]));
   }
 
   /** Whether another shard of this source pipeline has begun a full sync into this destination. */
   private async otherShardBegan(source: string, shard: string): Promise<boolean> {
-    const fields = await this.nodeFor(0).call(['HKEYS', this.globalKey()]);
+    const fields = await this.call(0, ['HKEYS', this.globalKey()]);
     if (!Array.isArray(fields)) return false;
     const own = `${source}|${shard}|epoch`;
     return fields.some((f) => {

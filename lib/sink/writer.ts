@@ -59,6 +59,11 @@ function rdbVersionOf(v: [number, number]): number {
 
 const FULL_SLOTS = 16384;
 
+/** Replies of a cluster whose slots move or are moving (resharding, failover): reload the slot map and try again. */
+const REDIRECTS = new Set(['MOVED', 'ASK', 'TRYAGAIN', 'CLUSTERDOWN', 'READONLY', 'LOADING']);
+/** Tries of one command through redirections (about 9 s with the backoff of followRedirect). */
+const REDIRECT_TRIES = 50;
+
 interface Group {
   slot: number;
   conn: NodeConnection;
@@ -113,7 +118,7 @@ export class DestinationWriter {
       this.masters = [first];
       this.slotMap = new Array(FULL_SLOTS).fill(first);
     }
-    this.checkpoints = new Checkpoints(this.cluster, (slot) => this.nodeFor(slot), this.masters);
+    this.checkpoints = new Checkpoints(this.cluster, (slot) => this.nodeFor(slot), this.masters, (slot, args) => this.callAt(slot, args));
   }
 
   close(): void {
@@ -187,6 +192,25 @@ export class DestinationWriter {
   private seedHost(): string {
     const ep = this.opts.endpoint;
     return ep.mode === 'cluster' ? ep.seeds[0].host : ep.host;
+  }
+
+  /** One command on the master of `slot`, following redirections (see REDIRECTS). */
+  private async callAt(slot: number, args: readonly CommandArg[]): Promise<RespValue> {
+    for (let attempt = 1; ; attempt++) {
+      const reply = await this.nodeFor(slot).call(args);
+      if (!this.redirected(reply, attempt)) return reply;
+      await this.followRedirect(attempt);
+    }
+  }
+
+  private redirected(reply: RespValue | undefined, attempt: number): boolean {
+    return this.cluster && reply instanceof RespError && REDIRECTS.has(reply.code) && attempt < REDIRECT_TRIES;
+  }
+
+  private async followRedirect(attempt: number): Promise<void> {
+    this.stats.redirects++;
+    await new Promise((r) => setTimeout(r, Math.min(10 * attempt, 200)));
+    await this.refreshSlots();
   }
 
   private nodeFor(slot: number): NodeConnection {
@@ -345,21 +369,28 @@ export class DestinationWriter {
    */
   private async applyCrossSlot(op: CommandOp, ctx: BatchContext): Promise<void> {
     const call = async (slot: number, args: Arg[]): Promise<unknown> => {
-      const r = await this.nodeFor(slot).call(args);
+      const r = await this.callAt(slot, args);
       if (r instanceof RespError) throw SinkError.fromReply(r, op);
       return r;
     };
     const exec: ClusterExecutor = {
       call,
       multi: async (slot, commands) => {
-        const c = this.nodeFor(slot);
-        const replies = await Promise.all([c.call(['MULTI']), ...commands.map((cmd) => c.call(cmd)), c.call(['EXEC'])]);
-        const bad = replies.find((r) => r instanceof RespError) as RespError | undefined;
-        if (bad) throw SinkError.fromReply(bad, op);
-        const results = replies[replies.length - 1] as unknown[];
-        const failed = results.find((r) => r instanceof RespError) as RespError | undefined;
-        if (failed) throw SinkError.fromReply(failed, op);
-        return results;
+        for (let attempt = 1; ; attempt++) {
+          const c = this.nodeFor(slot);
+          const replies = await Promise.all([c.call(['MULTI']), ...commands.map((cmd) => c.call(cmd)), c.call(['EXEC'])]);
+          const bad = replies.find((r) => r instanceof RespError) as RespError | undefined;
+          // a redirected command aborts the transaction (EXECABORT), a redirected EXEC discards it: nothing ran
+          if (bad && this.redirected(bad, attempt)) {
+            await this.followRedirect(attempt);
+            continue;
+          }
+          if (bad) throw SinkError.fromReply(bad, op);
+          const results = replies[replies.length - 1] as unknown[];
+          const failed = results.find((r) => r instanceof RespError) as RespError | undefined;
+          if (failed) throw SinkError.fromReply(failed, op);
+          return results;
+        }
       },
     };
     const log: StepLog | undefined = this.opts.exactlyOnce
