@@ -38,19 +38,7 @@ export function showVersion(v: Version): string {
   return v.join('.');
 }
 
-/**
- * The RDB version a server writes and, as RESTORE accepts payloads up to its own version, the
- * highest it reads. The sink (lib/sink/writer.ts) decides RESTORE or typed commands by the same table.
- */
-export function rdbVersionOf([major, minor]: Version): number {
-  if (major > 7 || (major === 7 && minor >= 4)) return 12;
-  if (major === 7 && minor >= 2) return 11;
-  if (major === 7) return 10;
-  if (major >= 5) return 9;
-  if (major === 4) return 8;
-  if (major === 3 && minor >= 2) return 7;
-  return 6;
-}
+export { rdbVersionOfServer as rdbVersionOf } from '../rdb/versions';
 
 /** CONFIG GET name as a string; undefined when the server has no such setting. */
 export function configValue(reply: RespValue, name: string): string | undefined {

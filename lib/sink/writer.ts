@@ -5,6 +5,7 @@ import { toSocketOptions, type EndpointConfig } from '../endpoint';
 import { SLOT_CROSS, SLOT_NONE, type CommandOp, type KeyOp, type Operation } from '../ops/operation';
 import { buildDumpPayload } from '../rdb/dump';
 import { decodeRawValue } from '../rdb/parser';
+import { rdbVersionOfServer } from '../rdb/versions';
 import type { KeyValue } from '../rdb/types';
 import type { CommandArg } from '../resp/encoder';
 import { RespError } from '../resp/errors';
@@ -43,18 +44,6 @@ export interface WriterStats {
   typedKeys: number;
   droppedFieldTtls: number;
   redirects: number;
-}
-
-/** RDB version each server version reads (the highest a RESTORE payload may have). */
-function rdbVersionOf(v: [number, number]): number {
-  const [a, b] = v;
-  if (a > 7 || (a === 7 && b >= 4)) return 12;
-  if (a === 7 && b >= 2) return 11;
-  if (a === 7) return 10;
-  if (a >= 5) return 9;
-  if (a === 4) return 8;
-  if (a === 3 && b >= 2) return 7;
-  return 6;
 }
 
 const FULL_SLOTS = 16384;
@@ -111,7 +100,7 @@ export class DestinationWriter {
     const info = String(await first.call(['INFO', 'server'])) + String(await first.call(['INFO', 'cluster']));
     const ver = /redis_version:(\d+)\.(\d+)/.exec(info);
     this.version = ver ? [Number(ver[1]), Number(ver[2])] : [0, 0];
-    this.rdbVersion = rdbVersionOf(this.version);
+    this.rdbVersion = rdbVersionOfServer(this.version);
     this.cluster = /cluster_enabled:1/.test(info);
     if (this.cluster) await this.refreshSlots();
     else {
