@@ -10,7 +10,7 @@ rmSync('dist', { recursive: true, force: true });
 execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
 
 if (existsSync('nodes')) {
-  for (const type of readdirSync('nodes')) {
+  for (const type of readdirSync('nodes', { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name)) {
     const from = join('nodes', type);
     const to = join('dist', 'nodes', type);
     for (const f of readdirSync(from)) {

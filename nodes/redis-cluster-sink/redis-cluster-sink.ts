@@ -8,33 +8,11 @@ import { acknowledgePart, type PartInfo } from '../../lib/cluster/parts';
 import { FlowControl } from '../../lib/ops/flow-control';
 import type { Operation } from '../../lib/ops/operation';
 import { DestinationWriter, type ConflictPolicy } from '../../lib/sink/writer';
+import { shortCount as short, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode } from '../node-red';
 
-type RedisSyncMeta = PartInfo;
-
-interface NodeMessage {
-  payload?: unknown;
-  redisSync?: RedisSyncMeta;
-  [key: string]: unknown;
-}
-
-type Send = (msg: NodeMessage | null) => void;
-type Done = (err?: Error) => void;
-
-interface NodeRedNode extends EndpointUser {
-  on(event: 'input', listener: (msg: NodeMessage, send: Send, done: Done) => void): void;
-  on(event: 'close', listener: (removed: boolean, done: () => void) => void): void;
-  status(status: { fill?: string; shape?: string; text?: string }): void;
-  error(message: string, msg?: NodeMessage): void;
-}
-
-interface NodeRedApi {
-  nodes: {
-    createNode(node: NodeRedNode, def: object): void;
-    getNode(id: string): unknown;
-    registerType(type: string, constructor: (this: NodeRedNode, def: SinkDef) => void): void;
-  };
-  _(key: string, substitutions?: Record<string, string | number>): string;
-}
+type NodeMessage = BaseMessage & { redisSync?: PartInfo };
+type NodeRedNode = RuntimeNode<NodeMessage> & EndpointUser;
+type NodeRedApi = Api<SinkDef, NodeRedNode>;
 
 interface SinkDef {
   id: string;
@@ -43,12 +21,6 @@ interface SinkDef {
   conflict?: ConflictPolicy;
   exactlyOnce?: boolean;
   restoreMaxMb?: string | number;
-}
-
-function short(n: number): string {
-  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
-  if (n >= 1e4) return `${Math.round(n / 1e3)}k`;
-  return String(n);
 }
 
 export = function register(RED: NodeRedApi): void {

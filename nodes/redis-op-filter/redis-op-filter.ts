@@ -4,52 +4,17 @@
  */
 import { FilterError, OpFilter, parseFilterText, validateFilterConfig, type OpFilterText } from '../../lib/ops/filter';
 import type { Operation } from '../../lib/ops/operation';
+import { shortCount as short, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode } from '../node-red';
 
-interface NodeMessage {
-  _msgid?: string;
-  topic?: string;
-  payload?: unknown;
-  redisSync?: Record<string, unknown>;
-  [key: string]: unknown;
-}
-
-type Send = (msgs: Array<NodeMessage | null>) => void;
-type Done = (err?: Error) => void;
-
-interface NodeStatus {
-  fill?: 'red' | 'green' | 'yellow' | 'blue' | 'grey';
-  shape?: 'ring' | 'dot';
-  text?: string;
-}
-
-// The slice of the Node-RED runtime API this node uses (no @types/node-red in the project).
-interface NodeRedNode {
-  on(event: 'input', listener: (msg: NodeMessage, send: Send, done: Done) => void): void;
-  on(event: 'close', listener: (removed: boolean, done: () => void) => void): void;
-  status(status: NodeStatus): void;
-  error(message: string, msg?: NodeMessage): void;
-}
-
-interface NodeRedApi {
-  nodes: {
-    createNode(node: NodeRedNode, def: object): void;
-    registerType(type: string, constructor: (this: NodeRedNode, def: FilterDef) => void): void;
-  };
-  _(key: string, substitutions?: Record<string, string | number>): string;
-}
+type NodeMessage = BaseMessage & { redisSync?: Record<string, unknown> };
+type NodeRedNode = RuntimeNode<NodeMessage>;
+type NodeRedApi = Api<FilterDef, NodeRedNode>;
 
 interface FilterDef extends OpFilterText {
   id: string;
   name?: string;
   /** Dropped operations go to a second output. */
   droppedOutput?: boolean;
-}
-
-/** "1.2M", "34k": short enough for a node status. */
-function short(n: number): string {
-  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
-  if (n >= 1e4) return `${Math.round(n / 1e3)}k`;
-  return String(n);
 }
 
 const STATUS_EVERY_MS = 1000;

@@ -4,38 +4,11 @@
  */
 import type { EndpointHandle, EndpointUser } from '../../lib/endpoint';
 import { runPrecheck, type PrecheckOptions, type PrecheckReport } from '../../lib/precheck';
+import type { NodeMessage as BaseMessage, NodeRedApi as Api, RuntimeNode, NodeStatus, Send } from '../node-red';
 
-interface NodeMessage {
-  payload?: unknown;
-  [key: string]: unknown;
-}
-
-type Send = (msgs: Array<NodeMessage | null>) => void;
-type Done = (err?: Error) => void;
-
-interface NodeStatus {
-  fill?: 'red' | 'green' | 'yellow' | 'blue' | 'grey';
-  shape?: 'ring' | 'dot';
-  text?: string;
-}
-
-// The slice of the Node-RED runtime API this node uses (no @types/node-red in the project).
-interface NodeRedNode extends EndpointUser {
-  on(event: 'input', listener: (msg: NodeMessage, send: Send, done: Done) => void): void;
-  on(event: 'close', listener: (removed: boolean, done: () => void) => void): void;
-  send(msgs: Array<NodeMessage | null>): void;
-  status(status: NodeStatus): void;
-  error(message: string, msg?: NodeMessage): void;
-}
-
-interface NodeRedApi {
-  nodes: {
-    createNode(node: NodeRedNode, def: object): void;
-    getNode(id: string): unknown;
-    registerType(type: string, constructor: (this: NodeRedNode, def: PrecheckDef) => void): void;
-  };
-  _(key: string, substitutions?: Record<string, string | number>): string;
-}
+type NodeMessage = BaseMessage;
+type NodeRedNode = RuntimeNode<NodeMessage> & EndpointUser;
+type NodeRedApi = Api<PrecheckDef, NodeRedNode>;
 
 interface PrecheckDef {
   id: string;

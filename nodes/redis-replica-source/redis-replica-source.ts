@@ -10,43 +10,11 @@ import type { Operation } from '../../lib/ops/operation';
 import type { ReplPosition } from '../../lib/replication/link';
 import type { SyncMode } from '../../lib/replication/session';
 import { ReplicaSource, type SourceProgress } from '../../lib/replication/source';
+import { shortCount as short, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode, type NodeStatus } from '../node-red';
 
-interface NodeMessage {
-  _msgid?: string;
-  topic?: string;
-  payload?: unknown;
-  [key: string]: unknown;
-}
-
-type Send = (msgs: Array<NodeMessage | null>) => void;
-type Done = (err?: Error) => void;
-
-interface NodeStatus {
-  fill?: 'red' | 'green' | 'yellow' | 'blue' | 'grey';
-  shape?: 'ring' | 'dot';
-  text?: string;
-}
-
-// The slice of the Node-RED runtime API this node uses (no @types/node-red in the project).
-interface NodeRedNode extends EndpointUser {
-  on(event: 'input', listener: (msg: NodeMessage, send: Send, done: Done) => void): void;
-  on(event: 'close', listener: (removed: boolean, done: () => void) => void): void;
-  send(msgs: Array<NodeMessage | null>): void;
-  status(status: NodeStatus): void;
-  error(message: string, msg?: NodeMessage): void;
-  warn(message: string): void;
-  log(message: string): void;
-}
-
-interface NodeRedApi {
-  nodes: {
-    createNode(node: NodeRedNode, def: object): void;
-    getNode(id: string): unknown;
-    registerType(type: string, constructor: (this: NodeRedNode, def: SourceDef) => void): void;
-  };
-  settings: { userDir?: string };
-  _(key: string, substitutions?: Record<string, string | number>): string;
-}
+type NodeMessage = BaseMessage;
+type NodeRedNode = RuntimeNode<NodeMessage> & EndpointUser;
+type NodeRedApi = Api<SourceDef, NodeRedNode>;
 
 interface SourceDef {
   id: string;
@@ -69,13 +37,6 @@ const MB = 1024 * 1024;
 function num(v: string | number | undefined, fallback: number): number {
   const n = typeof v === 'number' ? v : Number(String(v ?? '').trim());
   return Number.isFinite(n) && n > 0 ? n : fallback;
-}
-
-/** "1.2M", "34k": short enough for a node status. */
-function short(n: number): string {
-  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
-  if (n >= 1e4) return `${Math.round(n / 1e3)}k`;
-  return String(n);
 }
 
 export = function register(RED: NodeRedApi): void {

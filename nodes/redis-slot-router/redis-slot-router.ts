@@ -30,37 +30,11 @@ import type { Operation } from '../../lib/ops/operation';
 import type { PartInfo } from '../../lib/cluster/parts';
 import { SlotRouter } from '../../lib/cluster/router';
 import { partitionOf } from '../../lib/cluster/slots';
+import { shortCount as short, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode, type Send } from '../node-red';
 
-interface NodeMessage {
-  _msgid?: string;
-  payload?: unknown;
-  redisSync?: PartInfo & Record<string, unknown>;
-  [key: string]: unknown;
-}
-
-type Send = (msgs: Array<NodeMessage | null>) => void;
-type Done = (err?: Error) => void;
-
-interface NodeStatus {
-  fill?: 'red' | 'green' | 'yellow' | 'blue' | 'grey';
-  shape?: 'ring' | 'dot';
-  text?: string;
-}
-
-// The slice of the Node-RED runtime API this node uses (no @types/node-red in the project).
-interface NodeRedNode {
-  on(event: 'input', listener: (msg: NodeMessage, send: Send, done: Done) => void): void;
-  on(event: 'close', listener: (removed: boolean, done: () => void) => void): void;
-  status(status: NodeStatus): void;
-}
-
-interface NodeRedApi {
-  nodes: {
-    createNode(node: NodeRedNode, def: object): void;
-    registerType(type: string, constructor: (this: NodeRedNode, def: RouterDef) => void): void;
-  };
-  _(key: string, substitutions?: Record<string, string | number>): string;
-}
+type NodeMessage = BaseMessage & { redisSync?: PartInfo & Record<string, unknown> };
+type NodeRedNode = RuntimeNode<NodeMessage>;
+type NodeRedApi = Api<RouterDef, NodeRedNode>;
 
 interface RouterDef {
   id: string;
@@ -69,13 +43,6 @@ interface RouterDef {
 }
 
 const MAX_PARTITIONS = 16;
-
-/** "1.2M", "34k": short enough for a node status. */
-function short(n: number): string {
-  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
-  if (n >= 1e4) return `${Math.round(n / 1e3)}k`;
-  return String(n);
-}
 
 /** The slot the router gave an operation; negative for the barriers (see the file comment). */
 function slotOfOp(op: Operation): number {

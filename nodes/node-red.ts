@@ -1,0 +1,52 @@
+/**
+ * The slice of the Node-RED runtime API that this package's nodes use (the project has no
+ * @types/node-red), and what their status texts share.
+ */
+
+export interface NodeMessage {
+  _msgid?: string;
+  topic?: string;
+  payload?: unknown;
+  [key: string]: unknown;
+}
+
+/** `send` of an input handler: one message, or one per output. */
+export type Send = (msg: NodeMessage | Array<NodeMessage | null> | null) => void;
+export type Done = (err?: Error) => void;
+
+export interface NodeStatus {
+  fill?: 'red' | 'green' | 'yellow' | 'blue' | 'grey';
+  shape?: 'ring' | 'dot';
+  text?: string;
+}
+
+/** A node instance, as `this` in a node's constructor; M is what its input messages carry. */
+export interface RuntimeNode<M extends NodeMessage = NodeMessage> {
+  readonly id: string;
+  on(event: 'input', listener: (msg: M, send: Send, done: Done) => void): void;
+  on(event: 'close', listener: (removed: boolean, done: () => void) => void): void;
+  send(msg: NodeMessage | Array<NodeMessage | null> | null): void;
+  status(status: NodeStatus): void;
+  error(message: string, msg?: NodeMessage): void;
+  warn(message: string): void;
+  log(message: string): void;
+}
+
+/** The RED object handed to a node module. */
+export interface NodeRedApi<Def, Node = RuntimeNode> {
+  nodes: {
+    createNode(node: Node, def: object): void;
+    getNode(id: string): unknown;
+    registerType(type: string, constructor: (this: Node, def: Def) => void, options?: object): void;
+  };
+  settings: { userDir?: string };
+  /** A message of the node's catalog (locales/en-US/<type>.json), `__name__` substituted. */
+  _(key: string, substitutions?: Record<string, string | number>): string;
+}
+
+/** "1.2M", "34k": a count short enough for a node status. */
+export function shortCount(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
+  if (n >= 1e4) return `${Math.round(n / 1e3)}k`;
+  return String(n);
+}
