@@ -20,6 +20,8 @@ import * as views from './view';
 const decimalBuffer = views.decimalBuffer;
 const sub = views.sub;
 const view = views.view;
+const list = views.list;
+const pair = views.pair;
 
 const HEADER_SIZE = 6;
 const EOF = 0xff;
@@ -193,7 +195,7 @@ export class ListpackReader {
 
 /** All elements of a listpack as bytes: strings zero-copy, integers as decimal text. */
 export function decodeListpack(blob: Buffer, baseOffset = 0): Buffer[] {
-  return walk(blob, baseOffset, Shape.Flat) as Buffer[];
+  return walk(blob, 0, blob.length, baseOffset, Shape.Flat, null) as Buffer[];
 }
 
 /**
@@ -201,7 +203,7 @@ export function decodeListpack(blob: Buffer, baseOffset = 0): Buffer[] {
  * of it, with the same checks and errors, in one walk.
  */
 export function decodeListpackPairs(blob: Buffer, baseOffset = 0): Array<[Buffer, Buffer]> {
-  return walk(blob, baseOffset, Shape.Pairs) as Array<[Buffer, Buffer]>;
+  return walk(blob, 0, blob.length, baseOffset, Shape.Pairs, null) as Array<[Buffer, Buffer]>;
 }
 
 /**
@@ -211,7 +213,25 @@ export function decodeListpackPairs(blob: Buffer, baseOffset = 0): Array<[Buffer
  * elements first, then checking the pair count, then each score in turn.
  */
 export function decodeListpackScores(blob: Buffer, baseOffset = 0): Array<[Buffer, number]> {
-  return walk(blob, baseOffset, Shape.Scores) as Array<[Buffer, number]>;
+  return walk(blob, 0, blob.length, baseOffset, Shape.Scores, null) as Array<[Buffer, number]>;
+}
+
+/**
+ * The decoders above for the listpack in src[start, end) (no Buffer of the whole blob is
+ * needed; element Buffers are views of src's memory). `into`, for items: append there
+ * instead of to a new array (on an error, some elements may have been appended: the
+ * caller's parse is over anyway).
+ */
+export function listpackItems(src: Uint8Array, start: number, end: number, baseOffset: number, into: Buffer[] | null): Buffer[] {
+  return walk(src, start, end, baseOffset, Shape.Flat, into) as Buffer[];
+}
+
+export function listpackPairs(src: Uint8Array, start: number, end: number, baseOffset: number): Array<[Buffer, Buffer]> {
+  return walk(src, start, end, baseOffset, Shape.Pairs, null) as Array<[Buffer, Buffer]>;
+}
+
+export function listpackScores(src: Uint8Array, start: number, end: number, baseOffset: number): Array<[Buffer, number]> {
+  return walk(src, start, end, baseOffset, Shape.Scores, null) as Array<[Buffer, number]>;
 }
 
 const enum Shape {
@@ -260,58 +280,65 @@ export function parseScoreBytes(b: Uint8Array, start: number, end: number): numb
 }
 
 /**
- * Validates (as validate() does, in the same order) and decodes in one pass; elements are
- * handed out only once the whole blob has passed, since a failure throws.
+ * Validates (as validate() does, in the same order, with the same errors) and decodes the
+ * listpack in src[start, blobEnd) in one pass; positions below are absolute, error offsets
+ * relative to start. A failure throws, so nothing is handed out before the whole blob passed.
  */
-function walk(blob: Buffer, baseOffset: number, shape: Shape): unknown[] {
-  const size = blob.length;
+function walk(src: Uint8Array, start: number, blobEnd: number, baseOffset: number, shape: Shape, into: unknown[] | null): unknown[] {
+  const size = blobEnd - start;
+  const at0 = baseOffset - start; // error offset of absolute position p: at0 + p
   if (size < HEADER_SIZE + 1) throw fail(baseOffset, 0, `${size} bytes is shorter than header and end marker`);
-  const total = blob.readUInt32LE(0);
+  const total = (src[start] | (src[start + 1] << 8) | (src[start + 2] << 16) | (src[start + 3] << 24)) >>> 0;
   if (total !== size) throw fail(baseOffset, 0, `header says ${total} bytes, blob has ${size}`);
-  const end = size - 1;
-  if (blob[end] !== EOF) {
-    throw fail(baseOffset, end, `last byte is 0x${blob[end].toString(16).padStart(2, '0').toUpperCase()}, not the 0xFF end marker`);
+  const end = blobEnd - 1;
+  if (src[end] !== EOF) {
+    throw fail(at0, end, `last byte is 0x${src[end].toString(16).padStart(2, '0').toUpperCase()}, not the 0xFF end marker`);
   }
-  const ab = blob.buffer;
-  const abOff = blob.byteOffset;
-  const out: unknown[] = [];
+  const ab = src.buffer;
+  const abOff = src.byteOffset;
+  // Sized by the header's count when it has one (a wrong count fails below, after the walk).
+  const numele = src[start + 4] | (src[start + 5] << 8);
+  let out: unknown[];
+  if (into !== null) out = into;
+  else out = list(numele === COUNT_UNKNOWN ? 0 : shape === Shape.Flat ? numele : numele >>> 1);
+  let o = into === null ? 0 : into.length;
   let first: Buffer | null = null; // the field or member waiting for its partner
   let badScore: string | null = null;
-  let p = HEADER_SIZE;
+  let p = start + HEADER_SIZE;
   let count = 0;
   while (p < end) {
-    const enc = blob[p];
+    const enc = src[p];
     let headerSize: number;
     if (enc < 0xc0 || (enc >= 0xf1 && enc <= 0xf4)) headerSize = 1;
     else if (enc < 0xf0) headerSize = 2;
     else if (enc === 0xf0) headerSize = 5;
-    else if (enc === EOF) throw fail(baseOffset, p, 'end marker before the end of the listpack');
-    else throw fail(baseOffset, p, `unknown encoding 0x${enc.toString(16).toUpperCase()}`);
-    if (p + headerSize > end) throw fail(baseOffset, p, 'element header passes the end');
+    else if (enc === EOF) throw fail(at0, p, 'end marker before the end of the listpack');
+    else throw fail(at0, p, `unknown encoding 0x${enc.toString(16).toUpperCase()}`);
+    if (p + headerSize > end) throw fail(at0, p, 'element header passes the end');
     let dataSize: number;
     if (enc < 0x80) dataSize = 0; // 7-bit uint
     else if (enc < 0xc0) dataSize = enc & 0x3f;
     else if (enc < 0xe0) dataSize = 0; // 13-bit int
-    else if (enc < 0xf0) dataSize = ((enc & 0x0f) << 8) | blob[p + 1];
-    else if (enc === 0xf0) dataSize = blob.readUInt32LE(p + 1);
+    else if (enc < 0xf0) dataSize = ((enc & 0x0f) << 8) | src[p + 1];
+    else if (enc === 0xf0) dataSize = (src[p + 1] | (src[p + 2] << 8) | (src[p + 3] << 16) | (src[p + 4] << 24)) >>> 0;
     else dataSize = enc === 0xf4 ? 8 : enc - 0xef; // F1..F3: 2, 3, 4 bytes
     const entrySize = headerSize + dataSize;
     const backlen = entrySize <= 127 ? 1 : backlenSize(entrySize);
-    if (entrySize + backlen > end - p) throw fail(baseOffset, p, `element of ${entrySize} bytes passes the end`);
+    if (entrySize + backlen > end - p) throw fail(at0, p, `element of ${entrySize} bytes passes the end`);
     const blEnd = p + entrySize + backlen - 1;
     if (backlen === 1) {
-      if (blob[blEnd] !== entrySize) throw fail(baseOffset, p + entrySize, `backlen does not encode the element size ${entrySize}`);
+      if (src[blEnd] !== entrySize) throw fail(at0, p + entrySize, `backlen does not encode the element size ${entrySize}`);
     } else {
       // Read from its last byte backwards; every byte but the first (lowest address) has
       // the continuation bit 0x80 set.
       let value = 0;
       let q = blEnd;
       for (let shift = 1; ; shift *= 128, q--) {
-        value += (blob[q] & 0x7f) * shift;
-        if ((blob[q] & 0x80) === 0 || q === p + entrySize) break;
+        value += (src[q] & 0x7f) * shift;
+        if ((src[q] & 0x80) === 0 || q === p + entrySize) break;
       }
-      if (value !== entrySize || q !== p + entrySize || (blob[q] & 0x80) !== 0) {
-        throw fail(baseOffset, p + entrySize, `backlen does not encode the element size ${entrySize}`);
+      if (value !== entrySize || q !== p + entrySize || (src[q] & 0x80) !== 0) {
+        throw fail(at0, p + entrySize, `backlen does not encode the element size ${entrySize}`);
       }
     }
     // The element: a string [p + headerSize, + dataSize), or an integer.
@@ -319,28 +346,27 @@ function walk(blob: Buffer, baseOffset: number, shape: Shape): unknown[] {
     if (shape === Shape.Scores && (count & 1) === 1) {
       let score: number;
       if (isString) {
-        score = parseScoreBytes(blob, p + headerSize, p + entrySize);
-        if (Number.isNaN(score) && badScore === null) badScore = blob.toString('latin1', p + headerSize, p + entrySize);
+        score = parseScoreBytes(src, p + headerSize, p + entrySize);
+        if (Number.isNaN(score) && badScore === null) badScore = latin1(src, p + headerSize, p + entrySize);
       } else {
-        score = intAt(blob, p, enc);
-        if (Number.isNaN(score)) score = Number(blob.readBigInt64LE(p + 1));
+        score = intAt(src, p, enc);
+        if (Number.isNaN(score)) score = Number(bigAt(src, p + 1));
       }
-      out.push([first, score]);
+      out[o++] = pair(first, score);
     } else {
       let item: Buffer;
       if (isString) item = view(ab, abOff + p + headerSize, dataSize);
       else {
-        const v = intAt(blob, p, enc);
-        item = Number.isNaN(v) ? Buffer.from(blob.readBigInt64LE(p + 1).toString(), 'latin1') : decimalBuffer(v);
+        const v = intAt(src, p, enc);
+        item = Number.isNaN(v) ? Buffer.from(bigAt(src, p + 1).toString(), 'latin1') : decimalBuffer(v);
       }
-      if (shape === Shape.Flat) out.push(item);
+      if (shape === Shape.Flat) out[o++] = item;
       else if ((count & 1) === 0) first = item;
-      else out.push([first, item]);
+      else out[o++] = pair(first, item);
     }
     p = blEnd + 1;
     count++;
   }
-  const numele = blob.readUInt16LE(4);
   if (numele !== COUNT_UNKNOWN && numele !== count) throw fail(baseOffset, 4, `header counts ${numele} elements, found ${count}`);
   if (shape !== Shape.Flat) {
     if ((count & 1) !== 0) {
@@ -354,9 +380,9 @@ function walk(blob: Buffer, baseOffset: number, shape: Shape): unknown[] {
 
 /**
  * The integer element with encoding byte enc at p; NaN for a 64-bit one beyond +-2^53, which
- * does not fit a double exactly (the caller reads it as a BigInt).
+ * does not fit a double exactly (the caller reads it with bigAt).
  */
-function intAt(b: Buffer, p: number, enc: number): number {
+function intAt(b: Uint8Array, p: number, enc: number): number {
   if (enc < 0x80) return enc;
   if (enc < 0xe0) {
     const v = ((enc & 0x1f) << 8) | b[p + 1];
@@ -364,17 +390,27 @@ function intAt(b: Buffer, p: number, enc: number): number {
   }
   switch (enc) {
     case 0xf1:
-      return b.readInt16LE(p + 1);
+      return ((b[p + 1] | (b[p + 2] << 8)) << 16) >> 16;
     case 0xf2:
-      return b.readIntLE(p + 1, 3);
+      return ((b[p + 1] | (b[p + 2] << 8) | (b[p + 3] << 16)) << 8) >> 8;
     case 0xf3:
-      return b.readInt32LE(p + 1);
+      return b[p + 1] | (b[p + 2] << 8) | (b[p + 3] << 16) | (b[p + 4] << 24);
     default: {
-      const hi = b.readInt32LE(p + 5);
+      const lo = (b[p + 1] | (b[p + 2] << 8) | (b[p + 3] << 16) | (b[p + 4] << 24)) >>> 0;
+      const hi = b[p + 5] | (b[p + 6] << 8) | (b[p + 7] << 16) | (b[p + 8] << 24);
       // Within +-2^53 the double arithmetic is exact; only beyond it is BigInt needed.
-      return hi >= -0x200000 && hi < 0x200000 ? hi * TWO_32 + b.readUInt32LE(p + 1) : NaN;
+      return hi >= -0x200000 && hi < 0x200000 ? hi * TWO_32 + lo : NaN;
     }
   }
+}
+
+/** The signed 64-bit little-endian integer at p. */
+function bigAt(b: Uint8Array, p: number): bigint {
+  return Buffer.from(b.buffer, b.byteOffset + p, 8).readBigInt64LE(0);
+}
+
+function latin1(b: Uint8Array, start: number, end: number): string {
+  return Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1');
 }
 
 function fail(baseOffset: number, at: number, detail: string): RdbError {

@@ -13,8 +13,11 @@ import { decodeZipmap } from './zipmap';
 // Module-local bindings: under a CommonJS transform (tsx, esbuild) every use of an import
 // is a property read through a getter, measurable on these per-element paths.
 const view = views.view;
-const { decodeListpack, decodeListpackPairs, decodeListpackScores, parseScoreBytes } = listpack;
-const lzfDecompressRange = lzf.lzfDecompressRange;
+const list = views.list;
+const pair = views.pair;
+const { decodeListpack, listpackItems, listpackPairs, listpackScores, parseScoreBytes } = listpack;
+const { lzfDecompressInto, lzfDecompressRange } = lzf;
+const { slabData, slabRoom, slabStart, slabTake, SLAB_MAX } = views;
 const RdbType = RdbTypes;
 
 export interface RdbParserOptions {
@@ -71,6 +74,13 @@ const enum State {
   StringStream,
   Checksum,
   Done,
+}
+
+/** What a listpack decodes to. */
+const enum Shape {
+  Items,
+  Pairs,
+  Scores,
 }
 
 const enum Phase {
@@ -215,6 +225,10 @@ export class RdbParser {
   private valueOnly = false;
   private derivedAt = -1;
   private events: RdbEvent[] = [];
+  /** The string blobStr() read last: blob[blobStart, blobEnd). */
+  private blob: Uint8Array = EMPTY;
+  private blobStart = 0;
+  private blobEnd = 0;
 
   constructor(opts: RdbParserOptions = {}) {
     this.bigKeyBytes = opts.bigKeyBytes ?? 1024 * 1024;
@@ -462,8 +476,12 @@ export class RdbParser {
     const b = this.u8();
     const t = b >> 6;
     if (t === 3) return this.encodedStr(b & 0x3f, at);
-    this.pos--;
-    const n = this.len();
+    let n: number;
+    if (t === 0) n = b; // 6-bit length, the common case
+    else {
+      this.pos--;
+      n = this.len();
+    }
     if (n > this.maxStringBytes) throw new RdbError('BAD_LENGTH', at, `string of ${n} bytes exceeds the ${this.maxStringBytes}-byte limit`);
     return this.bytes(n);
   }
@@ -569,6 +587,10 @@ export class RdbParser {
   private readOpcode(): void {
     const at = this.base + this.pos;
     const op = this.u8();
+    if (op < OP_SLOT_INFO) {
+      this.startKey(op, at);
+      return;
+    }
     switch (op) {
       case OP_EXPIRETIME_MS:
         this.expireMs = this.int64le();
@@ -665,6 +687,9 @@ export class RdbParser {
   private startKey(type: number, at: number): void {
     checkType(type, at);
     this.beginValue(type, at, this.str());
+    // The key is read: commit it (see mark) and go on with the value in this same step.
+    this.mark = this.pos;
+    this.valueStep();
   }
 
   /** Starts the value of a key whose name was read; the context object is reused. */
@@ -749,9 +774,9 @@ export class RdbParser {
   }
 
   private freshArrays(k: KeyCtx): void {
-    k.items = [];
-    if (k.rdbType === RdbType.ZSET || k.rdbType === RdbType.ZSET_2) k.scores = [];
-    if (k.rdbType === RdbType.HASH_METADATA || k.rdbType === RdbType.HASH_METADATA_PRE_GA) k.fieldExpires = [];
+    k.items = list(0);
+    if (k.rdbType === RdbType.ZSET || k.rdbType === RdbType.ZSET_2) k.scores = list(0);
+    if (k.rdbType === RdbType.HASH_METADATA || k.rdbType === RdbType.HASH_METADATA_PRE_GA) k.fieldExpires = list(0);
   }
 
   private skipElement(type: number): void {
@@ -831,9 +856,13 @@ export class RdbParser {
         const containerAt = this.base + this.pos;
         const container = this.len();
         const blobAt = this.blobOffset();
-        const blob = this.str();
+        if (container === 2) {
+          this.blobStr();
+          this.listpack(Shape.Items, blobAt, k.items);
+          return;
+        }
+        const blob = this.str(); // read (and waited for) before a bad container fails
         if (container === 1) k.items.push(blob);
-        else if (container === 2) for (const item of this.decoded(decodeListpack, blob, blobAt)) k.items.push(item);
         else throw new RdbError('BAD_ENCODING', containerAt, `quicklist node container ${container} is neither 1 (plain) nor 2 (packed)`);
       }
     }
@@ -851,15 +880,86 @@ export class RdbParser {
     return this.base + this.pos + head;
   }
 
+  /**
+   * Reads a string that is only decoded further (a listpack): its bytes are left in
+   * blob[blobStart, blobEnd), with no Buffer made of them when it can be helped. Checks and
+   * errors are those of str().
+   */
+  private blobStr(): void {
+    const at = this.base + this.pos;
+    const b = this.u8();
+    if (b >> 6 === 3) {
+      const enc = b & 0x3f;
+      let out: Buffer;
+      if (enc === 3) {
+        const clen = this.len();
+        const ulen = this.len();
+        if (ulen > this.maxStringBytes || ulen > clen * LZF_MAX_RATIO + 64) {
+          throw new RdbError('BAD_LZF', at, `LZF string claims ${ulen} bytes from ${clen} compressed bytes`);
+        }
+        const dataAt = this.base + this.pos;
+        this.need(clen);
+        const start = this.pos;
+        this.pos += clen;
+        if (ulen <= SLAB_MAX) {
+          const dst = slabRoom(ulen);
+          const off = slabStart();
+          lzfDecompressInto(this.buf, start, start + clen, dst, slabData(), off, ulen, dataAt);
+          slabTake(ulen);
+          this.setBlob(dst, off, off + ulen);
+          return;
+        }
+        out = lzfDecompressRange(this.buf, start, start + clen, ulen, dataAt);
+      } else {
+        out = this.encodedStr(enc, at);
+      }
+      this.setBlob(out, 0, out.length);
+      return;
+    }
+    this.pos--;
+    const n = this.len();
+    if (n > this.maxStringBytes) throw new RdbError('BAD_LENGTH', at, `string of ${n} bytes exceeds the ${this.maxStringBytes}-byte limit`);
+    this.need(n);
+    this.setBlob(this.buf, this.pos, this.pos + n);
+    this.pos += n;
+  }
+
+  private setBlob(bytes: Uint8Array, start: number, end: number): void {
+    this.blob = bytes;
+    this.blobStart = start;
+    this.blobEnd = end;
+  }
+
+  /** Decodes the listpack that blobStr() left, as `shape`; error offsets as in decoded(). */
+  private listpack(shape: Shape, blobAt: number, into: Buffer[] | null): KeyValue['value'] {
+    const at = this.derivedAt < 0 ? blobAt : 0;
+    try {
+      switch (shape) {
+        case Shape.Items:
+          return listpackItems(this.blob, this.blobStart, this.blobEnd, at, into);
+        case Shape.Pairs:
+          return listpackPairs(this.blob, this.blobStart, this.blobEnd, at);
+        default:
+          return listpackScores(this.blob, this.blobStart, this.blobEnd, at);
+      }
+    } catch (e) {
+      throw this.derivedAt < 0 ? e : this.derivedError(e);
+    }
+  }
+
   /** Runs a blob decoder, mapping its error offsets onto the stream (see blobOffset). */
   private decoded<I, T>(decode: (input: I, at: number) => T, input: I, at: number): T {
     if (this.derivedAt < 0) return decode(input, at);
     try {
       return decode(input, 0);
     } catch (e) {
-      if (!(e instanceof RdbError)) throw e;
-      throw new RdbError(e.code, this.derivedAt, `${e.detail} (at byte ${e.offset} of the blob decompressed from the string at byte ${this.derivedAt})`);
+      throw this.derivedError(e);
     }
+  }
+
+  private derivedError(e: unknown): unknown {
+    if (!(e instanceof RdbError)) return e;
+    return new RdbError(e.code, this.derivedAt, `${e.detail} (at byte ${e.offset} of the blob decompressed from the string at byte ${this.derivedAt})`);
   }
 
   private stringValue(k: KeyCtx, at: number): void {
@@ -914,6 +1014,21 @@ export class RdbParser {
       return;
     }
     const blobAt = this.blobOffset();
+    switch (type) {
+      case RdbType.SET_LISTPACK:
+        this.blobStr();
+        this.emitValue(k, 'set', this.listpack(Shape.Items, blobAt, null), null);
+        return;
+      case RdbType.ZSET_LISTPACK:
+        this.blobStr();
+        this.emitValue(k, 'zset', this.listpack(Shape.Scores, blobAt, null), null);
+        return;
+      case RdbType.HASH_LISTPACK:
+        this.blobStr();
+        this.emitValue(k, 'hash', this.listpack(Shape.Pairs, blobAt, null), list(0));
+        return;
+      default:
+    }
     const blob = this.str();
     switch (type) {
       case RdbType.LIST_ZIPLIST:
@@ -921,15 +1036,6 @@ export class RdbParser {
         return;
       case RdbType.SET_INTSET:
         this.emitWhole(k, { type: 'set', value: this.decoded(decodeIntset, blob, blobAt) });
-        return;
-      case RdbType.SET_LISTPACK:
-        this.emitValue(k, 'set', this.decoded(decodeListpack, blob, blobAt), null);
-        return;
-      case RdbType.ZSET_LISTPACK:
-        this.emitValue(k, 'zset', this.decoded(decodeListpackScores, blob, blobAt), null);
-        return;
-      case RdbType.HASH_LISTPACK:
-        this.emitValue(k, 'hash', this.decoded(decodeListpackPairs, blob, blobAt), []);
         return;
       case RdbType.ZSET_ZIPLIST: {
         const flat = this.decoded(decodeZiplist, blob, blobAt);
@@ -940,7 +1046,7 @@ export class RdbParser {
       case RdbType.HASH_ZIPLIST: {
         const decode = type === RdbType.HASH_ZIPMAP ? decodeZipmap : decodeZiplist;
         const flat = this.decoded(decode, blob, blobAt);
-        this.emitWhole(k, { type: 'hash', value: this.decoded(pairs, flat, blobAt), fieldExpires: [] });
+        this.emitWhole(k, { type: 'hash', value: this.decoded(pairs, flat, blobAt), fieldExpires: list(0) });
         return;
       }
       default: {
@@ -1030,7 +1136,7 @@ export class RdbParser {
         v = { type: 'set', value: items };
         break;
       case 'zset':
-        v = { type: 'zset', value: items.map((m, i): [Buffer, number] => [m, k.scores[i]]) };
+        v = { type: 'zset', value: withScores(items, k.scores) };
         break;
       case 'hash':
         v = { type: 'hash', value: pairs(items, k.offset), fieldExpires: k.fieldExpires };
@@ -1042,10 +1148,10 @@ export class RdbParser {
       this.pushKey(k, v, this.rawOf(k), null);
     } else {
       this.pushKey(k, v, null, { index: k.chunkIndex++, last });
-      k.items = [];
-      k.scores = [];
-      k.fieldExpires = [];
-      k.entries = [];
+      k.items = list(0);
+      k.scores = list(0);
+      k.fieldExpires = list(0);
+      k.entries = list(0);
     }
     if (last) this.endKey();
   }
@@ -1068,17 +1174,23 @@ export class RdbParser {
 /** The parser's primitive reads, which the stream and module value decoders build on. */
 export type RdbReads = Pick<RdbParser, 'u8' | 'bytes' | 'len' | 'lenBig' | 'str' | 'int64le' | 'double8' | 'offset'>;
 
+function withScores(members: Buffer[], scores: number[]): Array<[Buffer, number]> {
+  const out = list<[Buffer, number]>(members.length);
+  for (let i = 0; i < members.length; i++) out[i] = pair(members[i], scores[i]);
+  return out;
+}
+
 function pairs(flat: Buffer[], at: number): Array<[Buffer, Buffer]> {
   if (flat.length % 2 !== 0) throw new RdbError('BAD_ENCODING', at, `hash holds an odd number (${flat.length}) of fields and values`);
-  const out: Array<[Buffer, Buffer]> = new Array(flat.length / 2);
-  for (let i = 0; i < flat.length; i += 2) out[i / 2] = [flat[i], flat[i + 1]];
+  const out = list<[Buffer, Buffer]>(flat.length / 2);
+  for (let i = 0; i < flat.length; i += 2) out[i / 2] = pair(flat[i], flat[i + 1]);
   return out;
 }
 
 function pairsWithScores(flat: Buffer[], at: number): Array<[Buffer, number]> {
   if (flat.length % 2 !== 0) throw new RdbError('BAD_ENCODING', at, `zset holds an odd number (${flat.length}) of members and scores`);
-  const out: Array<[Buffer, number]> = new Array(flat.length / 2);
-  for (let i = 0; i < flat.length; i += 2) out[i / 2] = [flat[i], parseScore(flat[i + 1], at)];
+  const out = list<[Buffer, number]>(flat.length / 2);
+  for (let i = 0; i < flat.length; i += 2) out[i / 2] = pair(flat[i], parseScore(flat[i + 1], at));
   return out;
 }
 
@@ -1092,32 +1204,49 @@ export function isDecoded(k: RdbKey): k is RdbKey & KeyValue {
   return k.value !== null;
 }
 
-/** Every key event has the same shape (one hidden class), `fieldExpires` included. */
+type KeyEventCtor = new (
+  k: KeyCtx,
+  type: ValueKind,
+  value: KeyValue['value'] | null,
+  fieldExpires: HashFieldExpire[],
+  raw: Buffer | null,
+  chunk: RdbKey['chunk'],
+) => RdbKey;
+
+/**
+ * Builds key events: plain objects (prototype Object.prototype, the same properties in the
+ * same order as a literal), all of one hidden class, `fieldExpires` included. Made by `new`
+ * rather than as a literal so that they carry no allocation site V8 could decide to
+ * pretenure (see list() in view.ts): events live until push() returns.
+ */
+const KeyEvent = function (this: Record<string, unknown>, k: KeyCtx, type: ValueKind, value: KeyValue['value'] | null, fieldExpires: HashFieldExpire[], raw: Buffer | null, chunk: RdbKey['chunk']) {
+  this.kind = 'key';
+  this.db = k.db;
+  this.key = k.key;
+  this.type = type;
+  this.value = value;
+  this.fieldExpires = fieldExpires;
+  this.rdbType = k.rdbType;
+  this.expireMs = k.expireMs;
+  this.idleSeconds = k.idleSeconds;
+  this.lfuFreq = k.lfuFreq;
+  this.raw = raw;
+  this.chunk = chunk;
+  this.offset = k.offset;
+} as unknown as KeyEventCtor;
+KeyEvent.prototype = Object.prototype;
+
 function keyEvent(k: KeyCtx, type: ValueKind, value: KeyValue['value'] | null, fieldExpires: HashFieldExpire[] | null, raw: Buffer | null, chunk: RdbKey['chunk']): RdbKey {
-  return {
-    kind: 'key',
-    db: k.db,
-    key: k.key,
-    type,
-    value,
-    fieldExpires: fieldExpires ?? NO_EXPIRES,
-    rdbType: k.rdbType,
-    expireMs: k.expireMs,
-    idleSeconds: k.idleSeconds,
-    lfuFreq: k.lfuFreq,
-    raw,
-    chunk,
-    offset: k.offset,
-  } as RdbKey;
+  return new KeyEvent(k, type, value, fieldExpires ?? NO_EXPIRES, raw, chunk);
 }
 
 /** HASH_LISTPACK_EX(_PRE_GA) holds field, value, absolute TTL (0 = none) triplets. */
 function hashWithTtls(flat: Buffer[], at: number): KeyValue {
   if (flat.length % 3 !== 0) throw new RdbError('BAD_ENCODING', at, `hash listpack with TTLs holds ${flat.length} entries, not a multiple of 3`);
-  const value: Array<[Buffer, Buffer]> = [];
-  const fieldExpires: HashFieldExpire[] = [];
+  const value = list<[Buffer, Buffer]>(0);
+  const fieldExpires = list<HashFieldExpire>(0);
   for (let i = 0; i < flat.length; i += 3) {
-    value.push([flat[i], flat[i + 1]]);
+    value.push(pair(flat[i], flat[i + 1]));
     const ttl = Number(flat[i + 2].toString('latin1'));
     if (!Number.isSafeInteger(ttl) || ttl < 0) throw new RdbError('BAD_ENCODING', at, `hash field TTL "${flat[i + 2].toString('latin1')}" is not a time`);
     if (ttl !== 0) fieldExpires.push({ field: flat[i], expireMs: ttl });

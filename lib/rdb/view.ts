@@ -6,8 +6,9 @@
  *   FastBuffer class, which builds the view without the species lookup and argument checks of
  *   `subarray` or `Buffer.from(arrayBuffer, ...)`: about half their cost (the same trick as
  *   lib/resp/parser.ts). A Node that stops exposing it falls back to Buffer.from.
- * - alloc(): a small fresh Buffer carved from a private slab, as Buffer.allocUnsafe does from
- *   Node's pool (so a kept value pins at most one SLAB_BYTES slab), without its bookkeeping.
+ * - slabRoom() and co.: small fresh memory carved from a private slab, as Buffer.allocUnsafe
+ *   does from Node's pool (so a kept value pins at most one SLAB_BYTES slab), without its
+ *   bookkeeping, and without a Buffer when a decoder only needs the bytes.
  * - decimalBuffer(): an integer's decimal text as bytes, written straight into the slab
  *   rather than through a string and Buffer.from.
  */
@@ -36,27 +37,47 @@ export function sub(buf: Buffer, start: number, end: number): Buffer {
 
 const SLAB_BYTES = 8 * 1024;
 /** Requests above this size get their own allocation. */
-const SLAB_MAX = SLAB_BYTES >>> 2;
+export const SLAB_MAX = SLAB_BYTES >>> 2;
 
 let slab = new ArrayBuffer(SLAB_BYTES);
 let slabBytes = new Uint8Array(slab);
+let slabDataView = new DataView(slab);
 let slabPos = 0;
 
 function reserve(n: number): void {
   if (slabPos + n > SLAB_BYTES) {
     slab = new ArrayBuffer(SLAB_BYTES);
     slabBytes = new Uint8Array(slab);
+    slabDataView = new DataView(slab);
     slabPos = 0;
   }
 }
 
-/** A fresh, uninitialized Buffer of n bytes (Buffer.allocUnsafe without Node's pool logic). */
-export function alloc(n: number): Buffer {
-  if (n > SLAB_MAX) return Buffer.allocUnsafe(n);
+/**
+ * Room for n <= SLAB_MAX bytes, for a decoder to write into: returns the slab (slabData()
+ * is a DataView of it); write at slabStart(), then slabTake(n) (or leave it, on an error),
+ * and make a Buffer of it with slabBuffer() if one is needed.
+ */
+export function slabRoom(n: number): Uint8Array {
   reserve(n);
-  const b = view(slab, slabPos, n);
+  return slabBytes;
+}
+
+export function slabData(): DataView {
+  return slabDataView;
+}
+
+export function slabStart(): number {
+  return slabPos;
+}
+
+export function slabTake(n: number): void {
   slabPos = (slabPos + n + 7) & ~7;
-  return b;
+}
+
+/** A Buffer of n bytes of the slab from start (taken since the last slabRoom). */
+export function slabBuffer(start: number, n: number): Buffer {
+  return view(slab, start, n);
 }
 
 /** The decimal text of an integer (as String(n) prints it) in a fresh Buffer. */
@@ -79,4 +100,28 @@ export function decimalBuffer(n: number): Buffer {
   if (neg) bytes[start] = 45;
   slabPos = (start + len + 7) & ~7;
   return view(slab, start, len);
+}
+
+/*
+ * Arrays for decoded values. A parse keeps every value of a pushed chunk alive until push()
+ * returns, so a scavenge in the middle of a chunk finds most recent values alive; V8's
+ * allocation-site pretenuring then often decides (depending on timing) to allocate such a
+ * site's objects in old space, and the parse runs 2-3x slower for the rest of the process,
+ * in back-to-back mark-compacts. Literals (`[a, b]`, `[]`, `{...}`) carry allocation sites;
+ * an array from this `new Array(n)`, whose site has seen object elements, does not. So
+ * decoders allocate their per-element arrays here, and empty ones too (`list(0)`: from the
+ * same site, which a literal or a never-filled `new Array()` would not be).
+ */
+
+/** A fresh array of n empty slots, or an empty array to push to. */
+export function list<T>(n: number): T[] {
+  return new Array<T>(n);
+}
+
+/** A fresh [a, b]. */
+export function pair<A, B>(a: A, b: B): [A, B] {
+  const p = list<A | B>(2) as [A, B];
+  p[0] = a;
+  p[1] = b;
+  return p;
 }
