@@ -91,7 +91,7 @@ describe('redis-replica-source node in a Node-RED runtime', function () {
     assert.equal(got.ops.filter((o) => o.kind === 'key').length, 30);
     for (let i = 0; i < 40; i++) await c.incr('n');
     const target = await masterOffset(c);
-    await waitFor(() => got.progress.some((m) => (m.payload as { shards: Array<{ offset: number }> }).shards[0]?.offset === target), 10_000, 'progress at the offset');
+    await waitFor(() => got.progress.some((m) => ((m.payload as { shards: Array<{ offset: number }> }).shards[0]?.offset ?? -1) >= target), 10_000, 'progress at the offset');
     assert.equal(incrCount(got.ops), 40);
     await waitFor(() => got.statuses.some((s) => /^green:streaming lag \d+ms$/.test(s)), 5000, 'a streaming status');
     const p = got.progress[got.progress.length - 1].payload as { phase: string; snapshot: { keys: number }; spoolBytes: number };
@@ -102,7 +102,8 @@ describe('redis-replica-source node in a Node-RED runtime', function () {
     // Node-RED stops (close handler saves the position) and starts again
     await unloadFlow();
     const saved = JSON.parse(readFileSync(join(dir, 'positions.json'), 'utf8')) as Record<string, { offset: number }>;
-    assert.equal(saved.standalone.offset, target);
+    // the link may have taken a PING of the source since, so at or just past the last write
+    assert.ok(saved.standalone.offset >= target && saved.standalone.offset < target + 200, `saved ${saved.standalone.offset}, written up to ${target}`);
     for (let i = 0; i < 25; i++) await c.incr('n');
     await loadFlow(nodes(), flow(server.port, dir));
     got = collect();

@@ -66,7 +66,7 @@ for (const diskless of [false, true]) {
       await c.set('in3', 'v');
       await c.select(0);
       const expected = await masterOffset(c);
-      await until(() => decoder.position?.offset === expected, `offset ${expected}`);
+      await until(() => (decoder.position?.offset ?? -1) >= expected, `offset ${expected}`);
       const cmds = commands(ops);
       assert.equal(cmds.filter((o) => o.name === 'INCR').length, 101);
       const tx = cmds.filter((o) => o.tx !== 0);
@@ -91,7 +91,7 @@ for (const diskless of [false, true]) {
       await again.start();
       assert.ok(continued, '+CONTINUE, not a full resync');
       const expected2 = await masterOffset(c);
-      await until(() => decoder.position?.offset === expected2, `offset ${expected2}`);
+      await until(() => (decoder.position?.offset ?? -1) >= expected2, `offset ${expected2}`);
       assert.equal(commands(ops).filter((o) => o.name === 'INCR').length, 151);
       assert.equal(Number(await c.get('n')), 151);
       await again.close();

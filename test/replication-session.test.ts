@@ -67,7 +67,7 @@ describe('replica session: spool, batches, positions, modes', function () {
     assert.equal(ops.filter((o): o is KeyOp => o.kind === 'key').length, 50);
     for (let i = 0; i < 200; i++) await c.incr('n');
     let target = await masterOffset(c);
-    await until(() => s1.progress.offset === target, 'the stream');
+    await until(() => (s1.progress.offset ?? -1) >= target, 'the stream');
     assert.equal(s1.phase, 'streaming');
     await s1.stop();
     assert.equal(s1.phase, 'stopped');
@@ -79,7 +79,7 @@ describe('replica session: spool, batches, positions, modes', function () {
     s2.on('full-resync', () => (fullResync = true));
     await s2.start();
     target = await masterOffset(c);
-    await until(() => s2.progress.offset === target, 'the resumed stream');
+    await until(() => (s2.progress.offset ?? -1) >= target, 'the resumed stream');
     assert.equal(fullResync, false);
     assert.ok(!ops2.some((o) => o.kind === 'snapshot-begin'), 'partial resync, no new snapshot');
     assert.equal(incrs(ops) + incrs(ops2), 300);
@@ -121,7 +121,7 @@ describe('replica session: spool, batches, positions, modes', function () {
     assert.equal(s.reconnects, 0, `no reconnect (last error: ${s.lastError?.message})`);
     release();
     const target = await masterOffset(c);
-    await until(() => s.progress.offset === target, 'the consumer to catch up', 120_000);
+    await until(() => (s.progress.offset ?? -1) >= target, 'the consumer to catch up', 120_000);
     assert.equal(ops.filter((o) => o.kind === 'command' && o.name === 'RPUSH').length, written);
     assert.equal(s.reconnects, 0);
     await s.stop();
@@ -149,7 +149,7 @@ describe('replica session: spool, batches, positions, modes', function () {
     await until(() => s.phase === 'streaming', 'streaming');
     await c.set('after', '2');
     const target = await masterOffset(c);
-    await until(() => s.progress.offset === target, 'the write');
+    await until(() => (s.progress.offset ?? -1) >= target, 'the write');
     assert.deepEqual(
       ops.map((o) => (o.kind === 'command' ? `${o.name} ${o.args[0]}` : o.kind)),
       ['SET after'],
