@@ -62,6 +62,8 @@ const NONE: Buffer[] = [];
 const NO_SCORES: number[] = [];
 const NO_EXPIRES: HashFieldExpire[] = [];
 const NO_ENTRIES: StreamEntry[] = [];
+/** LIST and SET item arrays are allocated for up to this many elements ahead. */
+const PREALLOC_ITEMS = 1024;
 /** Large pending items are retried only after the buffer doubles, keeping re-parsing linear. */
 const RETRY_DOUBLING_FROM = 1 << 20;
 /** A big string is forwarded in pieces of at least this size (or its remainder). */
@@ -109,6 +111,8 @@ interface KeyCtx {
   chunkIndex: number;
   chunkStart: number;
   items: Buffer[];
+  /** Elements stored in items by index (LIST and SET; the others push). */
+  filled: number;
   scores: number[];
   fieldExpires: HashFieldExpire[];
   entries: StreamEntry[];
@@ -216,6 +220,7 @@ export class RdbParser {
     chunkIndex: 0,
     chunkStart: 0,
     items: NONE,
+    filled: 0,
     scores: NO_SCORES,
     fieldExpires: NO_EXPIRES,
     entries: NO_ENTRIES,
@@ -774,7 +779,10 @@ export class RdbParser {
   }
 
   private freshArrays(k: KeyCtx): void {
-    k.items = list(0);
+    // LIST and SET elements are stored by index (see element), into an array sized ahead.
+    const byIndex = k.rdbType === RdbType.LIST || k.rdbType === RdbType.SET;
+    k.items = list(byIndex ? Math.min(k.total, PREALLOC_ITEMS) : 0);
+    k.filled = 0;
     if (k.rdbType === RdbType.ZSET || k.rdbType === RdbType.ZSET_2) k.scores = list(0);
     if (k.rdbType === RdbType.HASH_METADATA || k.rdbType === RdbType.HASH_METADATA_PRE_GA) k.fieldExpires = list(0);
   }
@@ -821,9 +829,11 @@ export class RdbParser {
   private element(k: KeyCtx, type: number): void {
     switch (type) {
       case RdbType.LIST:
-      case RdbType.SET:
-        k.items.push(this.str());
+      case RdbType.SET: {
+        const item = this.str();
+        k.items[k.filled++] = item;
         return;
+      }
       case RdbType.ZSET:
       case RdbType.ZSET_2: {
         const member = this.str();
@@ -1126,29 +1136,32 @@ export class RdbParser {
 
   /** Emits the collected elements: the whole key, or the next chunk of it. */
   private emitKey(k: KeyCtx, last: boolean): void {
-    let v: KeyValue;
     const items = k.items;
-    switch (KIND_BY_TYPE[k.rdbType]) {
+    const type = KIND_BY_TYPE[k.rdbType];
+    let value: KeyValue['value'];
+    let fieldExpires: HashFieldExpire[] | null = null;
+    switch (type) {
       case 'list':
-        v = { type: 'list', value: items };
-        break;
       case 'set':
-        v = { type: 'set', value: items };
+        if ((k.rdbType === RdbType.LIST || k.rdbType === RdbType.SET) && items.length > k.filled) items.length = k.filled;
+        value = items;
         break;
       case 'zset':
-        v = { type: 'zset', value: withScores(items, k.scores) };
+        value = withScores(items, k.scores);
         break;
       case 'hash':
-        v = { type: 'hash', value: pairs(items, k.offset), fieldExpires: k.fieldExpires };
+        value = pairs(items, k.offset);
+        fieldExpires = k.fieldExpires;
         break;
       default:
-        v = { type: 'stream', value: { entries: k.entries, length: 0, lastId: '', firstId: null, maxDeletedId: null, entriesAdded: null, groups: [] } };
+        value = { entries: k.entries, length: 0, lastId: '', firstId: null, maxDeletedId: null, entriesAdded: null, groups: [] };
     }
     if (!k.chunked) {
-      this.pushKey(k, v, this.rawOf(k), null);
+      this.events.push(keyEvent(k, type, value, fieldExpires, this.rawOf(k), null));
     } else {
-      this.pushKey(k, v, null, { index: k.chunkIndex++, last });
+      this.events.push(keyEvent(k, type, value, fieldExpires, null, { index: k.chunkIndex++, last }));
       k.items = list(0);
+      k.filled = 0;
       k.scores = list(0);
       k.fieldExpires = list(0);
       k.entries = list(0);

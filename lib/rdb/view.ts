@@ -35,18 +35,28 @@ export function sub(buf: Buffer, start: number, end: number): Buffer {
   return view(buf.buffer, buf.byteOffset + start, end - start);
 }
 
-const SLAB_BYTES = 8 * 1024;
+/**
+ * A new ArrayBuffer costs about 1-2 us (allocation, zeroing, V8's external memory
+ * bookkeeping), so slabs are large enough to spread that over hundreds of values; a kept
+ * value pins its slab, as any view of a pushed chunk pins that chunk.
+ */
+const SLAB_BYTES = 64 * 1024;
 /** Requests above this size get their own allocation. */
-export const SLAB_MAX = SLAB_BYTES >>> 2;
+export const SLAB_MAX = SLAB_BYTES >>> 3;
 
-let slab = new ArrayBuffer(SLAB_BYTES);
+let slab = newSlab();
 let slabBytes = new Uint8Array(slab);
 let slabDataView = new DataView(slab);
 let slabPos = 0;
 
+/** Uninitialized memory (every byte handed out is written first). */
+function newSlab(): ArrayBuffer {
+  return Buffer.allocUnsafeSlow(SLAB_BYTES).buffer as ArrayBuffer;
+}
+
 function reserve(n: number): void {
   if (slabPos + n > SLAB_BYTES) {
-    slab = new ArrayBuffer(SLAB_BYTES);
+    slab = newSlab();
     slabBytes = new Uint8Array(slab);
     slabDataView = new DataView(slab);
     slabPos = 0;
