@@ -6,6 +6,9 @@
  * Sources and sinks meet in this process-wide registry by the source node's id, which
  * every batch carries (msg.redisSync.source). With no sink attached nothing waits.
  */
+/** Batches counted while no sink has ever acknowledged one, before the count is dropped. */
+const UNACKNOWLEDGED_LIMIT = 1000;
+
 export class FlowControl {
   private static readonly registry = new Map<string, FlowControl>();
 
@@ -56,13 +59,18 @@ export class FlowControl {
     if (this.sinks.size === 0) this.release();
   }
 
-  /** Before sending a batch: waits for room in the window (none with no sink), returns its seq. */
+  /**
+   * Before sending a batch: waits for room in the window, returns its seq. Batches are counted
+   * from the first one, also before any sink attached (a sink attaches when its first batch
+   * reaches it): a router holding a barrier must know those are not applied yet. Only a flow
+   * that never acknowledges (no sink at all) stops being counted, past UNACKNOWLEDGED_LIMIT.
+   */
   async acquire(shard: string, position: unknown): Promise<number> {
     while (this.sinks.size > 0 && this.inFlight >= this.window) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
     const seq = this.nextSeq++;
-    if (this.sinks.size === 0) return seq; // nobody acknowledges: tracking would only grow
+    if (this.sinks.size === 0 && this.inFlight >= UNACKNOWLEDGED_LIMIT) this.release();
     this.inFlight++;
     let q = this.queues.get(shard);
     if (!q) this.queues.set(shard, (q = []));

@@ -32,6 +32,9 @@ import { SlotRouter } from '../../lib/cluster/router';
 import { partitionOf } from '../../lib/cluster/slots';
 import { shortCount as short, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode, type Send } from '../node-red';
 
+/** How long a barrier waits for a sink to attach before assuming the flow has none. */
+const ATTACH_GRACE_MS = 2000;
+
 type NodeMessage = BaseMessage & { redisSync?: PartInfo & Record<string, unknown> };
 type NodeRedNode = RuntimeNode<NodeMessage>;
 type NodeRedApi = Api<RouterDef, NodeRedNode>;
@@ -99,7 +102,10 @@ export = function register(RED: NodeRedApi): void {
       if (flow.pending <= (held.get(source) ?? 0)) return;
       node.status({ fill: 'yellow', shape: 'ring', text: RED._('redis-slot-router.status.barrier') });
       // FlowControl has no event for an acknowledgement; barriers are rare, so a poll costs little.
-      while (!closed && flow.attached && flow.pending > (held.get(source) ?? 0)) await sleep(5);
+      // A sink attaches when its first batch reaches it; a flow without any sink never does,
+      // so without one the wait ends after a grace period.
+      const since = Date.now();
+      while (!closed && flow.pending > (held.get(source) ?? 0) && (flow.attached || Date.now() - since < ATTACH_GRACE_MS)) await sleep(5);
       scheduleStats();
     }
 
@@ -110,8 +116,7 @@ export = function register(RED: NodeRedApi): void {
       scheduleStats();
       const parts: Operation[][] = Array.from({ length: n }, () => []);
       const barrier = n > 1 && ops.some((op) => slotOfOp(op) < 0);
-      // Only a source with a sink attached acknowledges: only then is there something to wait for.
-      const ordered = barrier && source !== undefined && FlowControl.for(source).attached;
+      const ordered = barrier && source !== undefined;
       if (barrier) {
         parts[0] = ops;
         if (ordered) await settled(source);
