@@ -229,7 +229,7 @@ export class RdbParser {
   /** A DUMP payload body holds one value and nothing else. */
   private valueOnly = false;
   private derivedAt = -1;
-  private events: RdbEvent[] = [];
+  private events: RdbEvent[] = list(0);
   /** The string blobStr() read last: blob[blobStart, blobEnd). */
   private blob: Uint8Array = EMPTY;
   private blobStart = 0;
@@ -268,7 +268,7 @@ export class RdbParser {
     this.append(chunk);
     if (this.base + this.end >= this.resumeAt) this.run();
     const out = this.events;
-    this.events = [];
+    this.events = list(0);
     return out;
   }
 
@@ -281,7 +281,7 @@ export class RdbParser {
       }
     }
     const out = this.events;
-    this.events = [];
+    this.events = list(0);
     return out;
   }
 
@@ -292,7 +292,7 @@ export class RdbParser {
     this.beginValue(rdbType, 0, EMPTY);
     this.run();
     const ev = this.events;
-    this.events = [];
+    this.events = list(0);
     if (!this.done) throw new RdbError('TRUNCATED', this.base + this.end, `the value ended ${this.where()}`);
     if (this.pos !== this.end) throw new RdbError('TRAILING_DATA', this.base + this.pos, `${this.end - this.pos} bytes follow the value`);
     return ev[0] as RdbKey;
