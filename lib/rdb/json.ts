@@ -1,4 +1,4 @@
-import calculateSlot from 'cluster-key-slot';
+import { slotOf } from '../cluster/slots';
 import type { RdbEvent, RdbKey } from './events';
 import { decodeRawValue, isDecoded } from './parser';
 import type { KeyValue } from './types';
@@ -123,7 +123,7 @@ export class RdbJsonBuilder {
     }
     if (ev.lfuFreq !== null) out.lfu_freq = ev.lfuFreq;
     if (ev.idleSeconds !== null) out.lru_idle_s = ev.idleSeconds;
-    if (this.hasSlotInfo) out.slot = calculateSlot(ev.key);
+    if (this.hasSlotInfo) out.slot = slotOf(ev.key);
     db[jsonBytes(ev.key)] = out;
   }
 }
