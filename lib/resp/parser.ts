@@ -49,6 +49,7 @@
  * length or count allocates nothing up front beyond a small fixed array head.
  */
 import { Buffer } from 'node:buffer';
+import { view } from '../rdb/view';
 import { describeByte, RespError, RespProtocolError, type RespProtocolErrorCode } from './errors';
 
 export type RespValue =
@@ -149,27 +150,6 @@ const EAGER_LINE = 64;
 const DOUBLE_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const BIG_NUMBER_RE = /^-?\d+$/;
 
-type ViewFactory = (bytes: ArrayBufferLike, byteOffset: number, length: number) => Buffer;
-
-/**
- * Makes a Buffer view over existing memory. Building that view is the largest cost per bulk
- * string. Node's `Buffer[Symbol.species]` is its internal FastBuffer class, which builds the
- * view without the argument checks of `Buffer.from(arrayBuffer, ...)`: about 40% more commands/s
- * in bench/resp.ts. The probe keeps a Node that stops exposing it on the documented path.
- */
-function viewFactory(): ViewFactory {
-  const species: unknown = (Buffer as unknown as Record<symbol, unknown>)[Symbol.species];
-  if (typeof species === 'function' && species !== Buffer) {
-    const FastBuffer = species as new (bytes: ArrayBufferLike, byteOffset: number, length: number) => unknown;
-    const probe = new FastBuffer(new ArrayBuffer(3), 1, 1);
-    if (Buffer.isBuffer(probe) && probe.byteOffset === 1 && probe.length === 1) {
-      return (bytes, byteOffset, length) => new FastBuffer(bytes, byteOffset, length) as Buffer;
-    }
-  }
-  return (bytes, byteOffset, length) => Buffer.from(bytes, byteOffset, length);
-}
-
-const view: ViewFactory = viewFactory();
 
 /** One open aggregate. Frames are pooled per depth so that parsing allocates only the values themselves. */
 class Frame {
