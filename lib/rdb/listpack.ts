@@ -199,37 +199,28 @@ export function decodeListpack(blob: Buffer, baseOffset = 0): Buffer[] {
 }
 
 /**
- * The elements of a listpack as [field, value] pairs (a hash): decodeListpack, then pairs
- * of it, with the same checks and errors, in one walk.
- */
-export function decodeListpackPairs(blob: Buffer, baseOffset = 0): Array<[Buffer, Buffer]> {
-  return walk(blob, 0, blob.length, baseOffset, Shape.Pairs, null) as Array<[Buffer, Buffer]>;
-}
-
-/**
- * The elements of a listpack as [member, score] pairs (a sorted set), in one walk. Scores
- * never become bytes: integer elements are taken as numbers, string ones parsed from their
- * bytes as parseScoreBytes does. Errors are the same, in the same order, as decoding all
- * elements first, then checking the pair count, then each score in turn.
- */
-export function decodeListpackScores(blob: Buffer, baseOffset = 0): Array<[Buffer, number]> {
-  return walk(blob, 0, blob.length, baseOffset, Shape.Scores, null) as Array<[Buffer, number]>;
-}
-
-/**
- * The decoders above for the listpack in src[start, end) (no Buffer of the whole blob is
- * needed; element Buffers are views of src's memory). `into`, for items: append there
- * instead of to a new array (on an error, some elements may have been appended: the
- * caller's parse is over anyway).
+ * decodeListpack of the listpack in src[start, end) (no Buffer of the whole blob needed;
+ * element Buffers are views of src's memory), appending to `into` if given (on an error,
+ * some elements may have been appended: the caller's parse is over anyway).
  */
 export function listpackItems(src: Uint8Array, start: number, end: number, baseOffset: number, into: Buffer[] | null): Buffer[] {
   return walk(src, start, end, baseOffset, Shape.Flat, into) as Buffer[];
 }
 
+/**
+ * The elements of the listpack in src[start, end) as [field, value] pairs (a hash): the
+ * checks and errors of decodeListpack then pairing them, in one walk.
+ */
 export function listpackPairs(src: Uint8Array, start: number, end: number, baseOffset: number): Array<[Buffer, Buffer]> {
   return walk(src, start, end, baseOffset, Shape.Pairs, null) as Array<[Buffer, Buffer]>;
 }
 
+/**
+ * The elements of the listpack in src[start, end) as [member, score] pairs (a sorted set),
+ * in one walk. Scores never become bytes: integer elements are taken as numbers, string ones
+ * parsed from their bytes (parseScoreBytes). Errors are the same, in the same order, as
+ * decoding all elements first, then checking the pair count, then each score in turn.
+ */
 export function listpackScores(src: Uint8Array, start: number, end: number, baseOffset: number): Array<[Buffer, number]> {
   return walk(src, start, end, baseOffset, Shape.Scores, null) as Array<[Buffer, number]>;
 }
@@ -250,30 +241,35 @@ const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
 export function parseScoreBytes(b: Uint8Array, start: number, end: number): number {
   // Fast path: -?digits(.digits)? with at most 15 digits in all. The digits then form an
   // integer m < 2^53 and the value is m / 10^k with 10^k exact, a single correctly rounded
-  // division: the same double Number() produces.
+  // division: the same double Number() produces. (Small, to be inlined into walk.)
   let i = start;
   const neg = i < end && b[i] === 0x2d;
   if (neg) i++;
+  const intStart = i;
   let m = 0;
-  let intDigits = 0;
-  while (i < end && b[i] >= 0x30 && b[i] <= 0x39) {
-    m = m * 10 + (b[i++] - 0x30);
-    intDigits++;
-  }
-  let fracDigits = 0;
-  if (i < end && b[i] === 0x2e) {
+  let c: number;
+  while (i < end && (c = b[i] - 0x30) >= 0 && c <= 9) {
+    m = m * 10 + c;
     i++;
-    while (i < end && b[i] >= 0x30 && b[i] <= 0x39) {
-      m = m * 10 + (b[i++] - 0x30);
-      fracDigits++;
+  }
+  const intDigits = i - intStart;
+  let fracDigits = 0;
+  if (i < end - 1 && b[i] === 0x2e) {
+    const fracStart = ++i;
+    while (i < end && (c = b[i] - 0x30) >= 0 && c <= 9) {
+      m = m * 10 + c;
+      i++;
     }
-    if (fracDigits === 0) i = -1; // "5." is for the slow path
+    fracDigits = i - fracStart;
   }
-  if (i === end && intDigits > 0 && intDigits + fracDigits <= 15) {
-    const v = fracDigits === 0 ? m : m / POW10[fracDigits];
-    return neg ? -v : v;
-  }
-  const s = Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1');
+  if (i !== end || intDigits === 0 || fracDigits > 15 - intDigits) return parseScoreText(b, start, end);
+  const v = fracDigits === 0 ? m : m / POW10[fracDigits];
+  return neg ? -v : v;
+}
+
+/** parseScoreBytes for all that its fast path does not take, through the text. */
+function parseScoreText(b: Uint8Array, start: number, end: number): number {
+  const s = latin1(b, start, end);
   if (s === 'inf' || s === '+inf') return Infinity;
   if (s === '-inf') return -Infinity;
   return s.length > 0 && s.trim() === s ? Number(s) : NaN;
