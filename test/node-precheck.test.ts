@@ -8,6 +8,7 @@ import type { PrecheckReport } from '../lib/precheck';
 import { startRedis, type RedisServer } from './harness';
 import {
   builtNode,
+  coreNodes,
   editorDefinition,
   getNode,
   loadFlow,
@@ -19,8 +20,6 @@ import {
   type NodeModule,
 } from './support/node-red';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports -- Node-RED's core catch node, to see errors as a flow does
-const catchNode = require('@node-red/nodes/core/common/25-catch.js') as NodeModule;
 
 interface Msg {
   topic?: string;
@@ -35,7 +34,7 @@ interface PrecheckNode {
   status: (s: { fill?: string; text?: string }) => void;
 }
 
-const nodes = (): NodeModule[] => [builtNode('redis-endpoint'), builtNode('redis-precheck'), catchNode];
+const nodes = (): NodeModule[] => [builtNode('redis-endpoint'), builtNode('redis-precheck'), ...coreNodes('common/25-catch.js')];
 
 function flow(sourcePort: number, destinationPort: number, extra: Partial<FlowNode> = {}): FlowNode[] {
   return [
