@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type Redis from 'ioredis';
 import { startRedis, type RedisServer } from './harness';
 import { assertSameKeyspace, keyspaceOf } from './support/compare';
-import { builtNode, getNode, loadFlow, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode } from './support/node-red';
+import { builtNode, getNode, loadFlow, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode, statusesOf } from './support/node-red';
 import { fillAllTypes, nonIdempotentWrites } from './support/workload';
 
 interface SinkNode {
@@ -100,13 +100,7 @@ describe('end to end in Node-RED: standalone source -> standalone destination', 
     await c.set('x', '1');
     await dst.client().set('already', 'here');
     await loadFlow(nodes(), pipeline(src, dst, dir, { conflict: 'intercept' }));
-    const texts: string[] = [];
-    const sink = getNode<SinkNode>('sink');
-    const orig = sink.status.bind(sink);
-    sink.status = (s) => {
-      texts.push(`${s.fill}:${s.text}`);
-      orig(s);
-    };
+    const texts = statusesOf('sink');
     await waitFor(() => texts.some((t) => /^red:.*holds 1 keys/.test(t)), 10_000, 'the refusal');
     assert.equal(await dst.client().exists('x'), 0);
   });

@@ -18,6 +18,7 @@ import {
   type EditorDefinition,
   type FlowNode,
   type NodeModule,
+  statusesOf,
 } from './support/node-red';
 
 interface Msg {
@@ -56,12 +57,7 @@ function collect(): { kept: Msg[]; dropped: Msg[]; caught: Msg[]; statuses: stri
   getNode<HelperNode>('kept').on('input', (m) => out.kept.push(m));
   getNode<HelperNode>('dropped').on('input', (m) => out.dropped.push(m));
   getNode<HelperNode>('caught').on('input', (m) => out.caught.push(m));
-  const f = getNode<FilterNode>('f');
-  const original = f.status.bind(f);
-  f.status = (s) => {
-    out.statuses.push(`${s.fill}:${s.text}`);
-    original(s);
-  };
+  out.statuses = statusesOf('f');
   return out;
 }
 

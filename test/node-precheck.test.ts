@@ -18,6 +18,7 @@ import {
   waitFor,
   type FlowNode,
   type NodeModule,
+  statusesOf,
 } from './support/node-red';
 
 
@@ -55,12 +56,7 @@ function collect(): { passed: Msg[]; failed: Msg[]; caught: Msg[]; statuses: str
   getNode<HelperNode>('passed').on('input', (m) => out.passed.push(m));
   getNode<HelperNode>('failed').on('input', (m) => out.failed.push(m));
   getNode<HelperNode>('caught').on('input', (m) => out.caught.push(m));
-  const pre = getNode<PrecheckNode>('pre');
-  const original = pre.status.bind(pre);
-  pre.status = (s) => {
-    out.statuses.push(`${s.fill}:${s.text}`);
-    original(s);
-  };
+  out.statuses = statusesOf('pre');
   return out;
 }
 

@@ -8,7 +8,7 @@ import type { CommandOp, Operation } from '../lib/ops/operation';
 import { encodeCommand } from '../lib/resp/encoder';
 import { startRedis, type RedisServer } from './harness';
 import { listRdbFixtures } from './support/fixtures';
-import { builtNode, coreNodes, getNode, loadFlow, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode, type NodeModule } from './support/node-red';
+import { builtNode, coreNodes, getNode, loadFlow, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode, type NodeModule, statusesOf } from './support/node-red';
 
 
 interface Msg {
@@ -44,12 +44,7 @@ function collect(): { ops: Operation[]; progress: Msg[]; caught: Msg[]; statuses
   getNode<HelperNode>('ops').on('input', (m) => out.ops.push(...(m.payload as Operation[])));
   getNode<HelperNode>('progress').on('input', (m) => out.progress.push(m));
   getNode<HelperNode>('caught').on('input', (m) => out.caught.push(m));
-  const src = getNode<SourceNode>('src');
-  const original = src.status.bind(src);
-  src.status = (s) => {
-    out.statuses.push(`${s.fill}:${s.text}`);
-    original(s);
-  };
+  out.statuses = statusesOf('src');
   return out;
 }
 

@@ -10,7 +10,7 @@ import type { CommandOp, Operation } from '../lib/ops/operation';
 import { hashTagForSlot, partitionOf } from '../lib/cluster/slots';
 import { startRedis, type RedisServer } from './harness';
 import { assertSameKeyspace, keyspaceOf } from './support/compare';
-import { builtNode, coreNodes, editorDefinition, getNode, loadFlow, messages, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode, type NodeModule } from './support/node-red';
+import { builtNode, coreNodes, editorDefinition, getNode, loadFlow, messages, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode, type NodeModule, statusesOf } from './support/node-red';
 import { fillAllTypes } from './support/workload';
 
 // The built node shares process-wide registries with the sinks (FlowControl, the part count):
@@ -59,12 +59,7 @@ function collect(partitions: number): { outputs: Msg[][]; caught: Msg[]; statuse
   const got = { outputs: Array.from({ length: partitions }, () => [] as Msg[]), caught: [] as Msg[], statuses: [] as string[] };
   got.outputs.forEach((list, i) => getNode<HelperNode>(`out${i}`).on('input', (m) => list.push(m)));
   getNode<HelperNode>('caught').on('input', (m) => got.caught.push(m));
-  const router = getNode<RouterNode>('router');
-  const original = router.status.bind(router);
-  router.status = (s) => {
-    got.statuses.push(`${s.fill}:${s.text}`);
-    original(s);
-  };
+  got.statuses = statusesOf('router');
   return got;
 }
 

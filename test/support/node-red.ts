@@ -212,3 +212,15 @@ export function coreNodes(...files: string[]): NodeModule[] {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the core nodes of the runtime under test
   return files.map((f) => require(path.join(nodeRedPackageDir(), '..', '@node-red', 'nodes', 'core', f)) as NodeModule);
 }
+
+/** Records every status a node of the running flow sets, as "fill:text", while still setting it. */
+export function statusesOf(id: string): string[] {
+  const node = getNode<{ status: (s: { fill?: string; text?: string }) => void }>(id);
+  const seen: string[] = [];
+  const original = node.status.bind(node);
+  node.status = (s) => {
+    seen.push(`${s.fill}:${s.text}`);
+    original(s);
+  };
+  return seen;
+}
