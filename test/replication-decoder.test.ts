@@ -56,4 +56,27 @@ describe('replication decoder', () => {
       ],
     );
   });
+
+  it('names the keys of every command, whatever its case and argument count, and each operation owns its key list', () => {
+    const stream = [
+      ['set', 'a', '1'],
+      ['SET', 'b', '2', 'EX', '10'],
+      ['Del', 'c'],
+      ['DEL', 'c', 'd', 'e'],
+      ['MSET', 'k1', 'v1', 'k2', 'v2'],
+      ['XGROUP', 'CREATE', 'stream', 'g', '$'],
+      ['EVAL', 'return 1', '2', 'x', 'y', 'arg'],
+      ['EVAL', 'return 1', '0'],
+      ['ZUNIONSTORE', 'dst', '2', 'z1', 'z2'],
+      ['SORT', 'list', 'BY', 'w_*', 'STORE', 'out'],
+      ['NOTACOMMANDYET', 'x'],
+      ['DEL', 'f'],
+    ].map((argv) => encodeCommand(argv));
+    const ops = decode(rdbWith(Buffer.alloc(0)), stream).filter((o): o is CommandOp => o.kind === 'command');
+    const keysOf = (o: CommandOp): string[] => o.keys.map((i) => String(o.args[i]));
+    assert.deepEqual(ops.map((o) => o.name), ['SET', 'SET', 'DEL', 'DEL', 'MSET', 'XGROUP', 'EVAL', 'EVAL', 'ZUNIONSTORE', 'SORT', 'NOTACOMMANDYET', 'DEL']);
+    assert.deepEqual(ops.map(keysOf), [['a'], ['b'], ['c'], ['c', 'd', 'e'], ['k1', 'k2'], ['stream'], ['x', 'y'], [], ['dst', 'z1', 'z2'], ['list', 'w_*', 'out'], [], ['f']]);
+    ops[2].keys.push(99);
+    assert.deepEqual(ops[11].keys, [0], 'operations share a key list');
+  });
 });

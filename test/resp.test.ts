@@ -581,6 +581,14 @@ describe('lib/resp encoder', () => {
     assert.deepEqual(encodeCommand([long]), b(`*1\r\n$12345\r\n${long}\r\n`));
   });
 
+  it('writes a BulkWriter argument in place, and a named command like its array form', () => {
+    const payload = { byteLength: 5, writeTo: (buf: Buffer, off: number) => buf.write('ab\r\ncd'.slice(0, 5), off, 'latin1') };
+    assert.deepEqual(encodeCommand(['RESTORE', 'k', 0, payload]), b('*4\r\n$7\r\nRESTORE\r\n$1\r\nk\r\n$1\r\n0\r\n$5\r\nab\r\nc\r\n'));
+    const named = new CommandWriter(16).writeNamed('HSET', ['h', 1.5, payload, Buffer.from('x')]).take();
+    const plain = new CommandWriter(16).write(['HSET', 'h', 1.5, payload, Buffer.from('x')]).take();
+    assert.deepEqual(named, plain);
+  });
+
   it('rejects what Redis cannot receive', () => {
     assert.throws(() => encodeCommand([]), RangeError);
     assert.throws(() => encodeCommand(['ZADD', 'z', NaN, 'm']), RangeError);

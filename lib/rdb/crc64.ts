@@ -344,9 +344,14 @@ export class Crc64 {
   /** The CRC so far as the 8 little-endian bytes Redis stores after an RDB or DUMP payload. */
   digest(): Buffer {
     const out = Buffer.allocUnsafe(8);
-    out.writeInt32LE(this.lo, 0);
-    out.writeInt32LE(this.hi, 4);
+    this.writeDigest(out, 0);
     return out;
+  }
+
+  /** digest() written at buf[offset..offset+8]. */
+  writeDigest(buf: Buffer, offset: number): void {
+    buf.writeInt32LE(this.lo, offset);
+    buf.writeInt32LE(this.hi, offset + 4);
   }
 
   /** Whether the 8 bytes at buf[offset..offset+8] are this CRC as Redis stores it. */

@@ -1,3 +1,4 @@
+import type { BulkWriter } from '../resp/encoder';
 import { Crc64 } from './crc64';
 import { RdbError } from './errors';
 import type { RdbKey } from './events';
@@ -9,14 +10,36 @@ import { RdbParser } from './parser';
  * RDB holds it, the 2-byte RDB version the value is encoded for, and a CRC64 of all that.
  */
 export function buildDumpPayload(rdbType: number, raw: Buffer, rdbVersion: number): Buffer {
-  const out = Buffer.allocUnsafe(1 + raw.length + 10);
-  out[0] = rdbType;
-  raw.copy(out, 1);
-  out.writeUInt16LE(rdbVersion, 1 + raw.length);
-  const crc = new Crc64();
-  crc.update(out, 0, out.length - 8);
-  crc.digest().copy(out, out.length - 8);
+  const payload = new DumpPayload(rdbType, raw, rdbVersion);
+  const out = Buffer.allocUnsafe(payload.byteLength);
+  payload.writeTo(out, 0);
   return out;
+}
+
+/**
+ * A DUMP payload as a command argument that writes itself into the command's output, so a
+ * snapshot key's value is copied once (into the pipeline) instead of twice.
+ */
+export class DumpPayload implements BulkWriter {
+  readonly byteLength: number;
+
+  constructor(
+    private readonly rdbType: number,
+    private readonly raw: Buffer,
+    private readonly rdbVersion: number,
+  ) {
+    this.byteLength = 1 + raw.length + 10;
+  }
+
+  writeTo(buf: Buffer, off: number): void {
+    const n = this.raw.length;
+    buf[off] = this.rdbType;
+    buf.set(this.raw, off + 1);
+    buf.writeUInt16LE(this.rdbVersion, off + 1 + n);
+    const crc = new Crc64();
+    crc.update(buf, off, off + n + 3);
+    crc.writeDigest(buf, off + n + 3);
+  }
 }
 
 /** Decodes a DUMP payload (checksum and version verified) into a key event with an empty key. */

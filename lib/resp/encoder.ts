@@ -9,7 +9,17 @@
  */
 import { Buffer } from 'node:buffer';
 
-export type CommandArg = Buffer | string | number | bigint;
+/**
+ * An argument that writes its own bytes into the output, for one that would otherwise be
+ * built in a Buffer of its own only to be copied (a DUMP payload around an RDB value).
+ */
+export interface BulkWriter {
+  readonly byteLength: number;
+  /** Writes exactly `byteLength` bytes at `off`. */
+  writeTo(buf: Buffer, off: number): void;
+}
+
+export type CommandArg = Buffer | string | number | bigint | BulkWriter;
 
 const CR = 13;
 const LF = 10;
@@ -54,60 +64,71 @@ function writeDecimal(buf: Buffer, off: number, n: number): number {
   return end;
 }
 
-/** Exact encoded size of one command; fills the scratch arrays for writeMeasured(). */
-function measure(args: readonly CommandArg[]): number {
-  const count = args.length;
+/** Byte length of argument `i` (its text kept for writeArg when it is a number). */
+function measureArg(arg: CommandArg, i: number): number {
+  let n: number;
+  if (typeof arg === 'string') {
+    n = Buffer.byteLength(arg, 'utf8');
+  } else if (arg instanceof Uint8Array) {
+    n = arg.length;
+  } else if (typeof arg === 'number') {
+    const text = numberText(arg);
+    texts[i] = text;
+    n = text.length;
+  } else if (typeof arg === 'bigint') {
+    const text = arg.toString();
+    texts[i] = text;
+    n = text.length;
+  } else if (arg !== null && typeof arg === 'object' && typeof arg.writeTo === 'function') {
+    n = arg.byteLength;
+  } else {
+    throw new TypeError(`command argument ${i} is ${arg === null ? 'null' : typeof arg}, expected Buffer, string, number, bigint or BulkWriter`);
+  }
+  lengths[i] = n;
+  return digitCount(n) + n + 5;
+}
+
+/** Exact encoded size of one command (`head` first, if given); fills the scratch arrays for writeMeasured(). */
+function measure(args: readonly CommandArg[], head?: string): number {
+  const first = head === undefined ? 0 : 1;
+  const count = args.length + first;
   if (count === 0) throw new RangeError('cannot encode an empty command');
   let size = digitCount(count) + 3;
-  for (let i = 0; i < count; i++) {
-    const arg = args[i];
-    let n: number;
-    if (typeof arg === 'string') {
-      n = Buffer.byteLength(arg, 'utf8');
-    } else if (arg instanceof Uint8Array) {
-      n = arg.length;
-    } else if (typeof arg === 'number') {
-      const text = numberText(arg);
-      texts[i] = text;
-      n = text.length;
-    } else if (typeof arg === 'bigint') {
-      const text = arg.toString();
-      texts[i] = text;
-      n = text.length;
-    } else {
-      throw new TypeError(`command argument ${i} is ${arg === null ? 'null' : typeof arg}, expected Buffer, string, number or bigint`);
-    }
-    lengths[i] = n;
-    size += digitCount(n) + n + 5;
-  }
+  if (head !== undefined) size += measureArg(head, 0);
+  for (let i = 0; i < args.length; i++) size += measureArg(args[i], i + first);
   return size;
 }
 
-/** Writes the command last passed to measure() at `off`; returns the offset after it. */
-function writeMeasured(buf: Buffer, off: number, args: readonly CommandArg[]): number {
-  const count = args.length;
-  buf[off++] = 42; /* * */
-  off = writeDecimal(buf, off, count);
+function writeArg(buf: Buffer, off: number, arg: CommandArg, i: number): number {
+  const n = lengths[i];
+  buf[off++] = 36; /* $ */
+  off = writeDecimal(buf, off, n);
   buf[off++] = CR;
   buf[off++] = LF;
-  for (let i = 0; i < count; i++) {
-    const arg = args[i];
-    const n = lengths[i];
-    buf[off++] = 36; /* $ */
-    off = writeDecimal(buf, off, n);
-    buf[off++] = CR;
-    buf[off++] = LF;
-    if (typeof arg === 'string') {
-      buf.write(arg, off, n, 'utf8');
-    } else if (arg instanceof Uint8Array) {
-      buf.set(arg, off);
-    } else {
-      buf.write(texts[i], off, n, 'latin1');
-    }
-    off += n;
-    buf[off++] = CR;
-    buf[off++] = LF;
+  if (typeof arg === 'string') {
+    buf.write(arg, off, n, 'utf8');
+  } else if (arg instanceof Uint8Array) {
+    buf.set(arg, off);
+  } else if (typeof arg === 'object') {
+    arg.writeTo(buf, off);
+  } else {
+    buf.write(texts[i], off, n, 'latin1');
   }
+  off += n;
+  buf[off++] = CR;
+  buf[off++] = LF;
+  return off;
+}
+
+/** Writes the command last passed to measure() at `off`; returns the offset after it. */
+function writeMeasured(buf: Buffer, off: number, args: readonly CommandArg[], head?: string): number {
+  const first = head === undefined ? 0 : 1;
+  buf[off++] = 42; /* * */
+  off = writeDecimal(buf, off, args.length + first);
+  buf[off++] = CR;
+  buf[off++] = LF;
+  if (head !== undefined) off = writeArg(buf, off, head, 0);
+  for (let i = 0; i < args.length; i++) off = writeArg(buf, off, args[i], i + first);
   return off;
 }
 
@@ -157,6 +178,14 @@ export class CommandWriter {
     const size = measure(args);
     if (this.end + size > this.slab.length) this.grow(size);
     this.end = writeMeasured(this.slab, this.end, args);
+    return this;
+  }
+
+  /** `write([name, ...args])` without building that array. */
+  writeNamed(name: string, args: readonly CommandArg[]): this {
+    const size = measure(args, name);
+    if (this.end + size > this.slab.length) this.grow(size);
+    this.end = writeMeasured(this.slab, this.end, args, name);
     return this;
   }
 

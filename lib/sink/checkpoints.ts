@@ -68,11 +68,25 @@ export class Checkpoints {
     this.state.set(id, st);
   }
 
+  /** Whether `prepare` has loaded this pipeline's and shard's record. */
+  prepared(source: string, shard: string): boolean {
+    return this.state.has(`${source}|${shard}`);
+  }
+
   /** Whether the operation at `offset` on `slot` (SLOT_NONE for a barrier) is already applied. */
   applied(source: string, shard: string, slot: number, offset: number): boolean {
+    return this.appliedIn(source, shard)(slot, offset);
+  }
+
+  /** `applied` for one pipeline and shard, looked up once for a run of operations. */
+  appliedIn(source: string, shard: string): (slot: number, offset: number) => boolean {
     const st = this.state.get(`${source}|${shard}`);
-    if (!st) return false;
-    return offset <= st.barrier || offset <= (st.slots.get(this.cluster ? slot : 0) ?? -1);
+    if (!st) return () => false;
+    if (!this.cluster) {
+      const floor = Math.max(st.barrier, st.slots.get(0) ?? -1);
+      return (_slot, offset) => offset <= floor;
+    }
+    return (slot, offset) => offset <= st.barrier || offset <= (st.slots.get(slot) ?? -1);
   }
 
   /** The command that records a guarded group, to send inside its MULTI … EXEC. */

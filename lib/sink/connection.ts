@@ -16,24 +16,37 @@ export interface ConnectionOptions {
 /** What to do with one reply; `null` for replies nobody needs to look at (errors still count). */
 export type ReplyHandler = ((reply: RespValue) => void) | null;
 
+/** An error reply nobody handled, with the number of the command it answered (counted from connect). */
+export interface ReplyFailure {
+  error: RespError;
+  tag: unknown;
+  index: number;
+}
+
 /**
  * One pipelined RESP2 connection to one destination node. Commands are encoded into a slab
  * and written once per tick; replies are matched to commands in order. No promise per
- * command: a batch of 100k commands costs one array of handlers and one `drain()`.
- * An error reply that has no handler is kept in `errors` for the caller to inspect.
+ * command: a batch of 100k commands costs two array slots each and one `replied()`.
+ * Commands are numbered from connect (`sent`), so several batches can be in flight on one
+ * connection and each can wait for, and take the errors of, its own commands.
  */
 export class NodeConnection {
   readonly name: string;
-  /** Error replies of commands sent with a null handler: [reply, index of the command since connect]. */
-  errors: Array<{ error: RespError; tag: unknown }> = [];
+  /** Commands written so far; `replied(n)` waits for the replies of the first n. */
+  sent = 0;
 
   private socket: net.Socket | null = null;
   private readonly parser = new RespParser();
   private readonly writer = new CommandWriter(256 * 1024);
-  private handlers: Array<ReplyHandler | { tag: unknown }> = [];
+  /** Per command not yet answered (from `head`): its handler, or its tag for an error reply. */
+  private handlers: ReplyHandler[] = [];
+  private tags: unknown[] = [];
   private head = 0;
+  private received = 0;
+  private failures: ReplyFailure[] = [];
   private flushScheduled = false;
-  private drainWaiters: Array<() => void> = [];
+  /** Waiting for the reply to command number `count`, in increasing order of count. */
+  private waiters: Array<{ count: number; settle: () => void }> = [];
   private failure: Error | null = null;
   private readonly opts: ConnectionOptions;
 
@@ -43,7 +56,7 @@ export class NodeConnection {
   }
 
   get pending(): number {
-    return this.handlers.length - this.head;
+    return this.sent - this.received;
   }
 
   /** The reason the connection is unusable, if it is. */
@@ -75,19 +88,21 @@ export class NodeConnection {
     }
   }
 
-  /** Queues a command; its reply goes to `handler` (or, if an error with no handler, to `errors` with `tag`). */
+  /** Queues a command; its reply goes to `handler` (or, if an error with no handler, to the failures with `tag`). */
   send(args: readonly CommandArg[], handler: ReplyHandler = null, tag: unknown = null): void {
     if (this.failure) throw this.failure;
     this.writer.write(args);
-    this.handlers.push(handler ?? { tag });
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
-    if (this.writer.length > 1024 * 1024) this.flush();
+    this.queued(handler, tag);
   }
 
-  /** One command, awaited (for the occasional query; batches use send + drain). */
+  /** `send([name, ...args])` without building that array. */
+  sendNamed(name: string, args: readonly CommandArg[], tag: unknown): void {
+    if (this.failure) throw this.failure;
+    this.writer.writeNamed(name, args);
+    this.queued(null, tag);
+  }
+
+  /** One command, awaited (for the occasional query; batches use send + replied). */
   call(args: readonly CommandArg[]): Promise<RespValue> {
     return new Promise((resolve, reject) => {
       try {
@@ -98,19 +113,45 @@ export class NodeConnection {
     });
   }
 
-  /** Resolves when every command sent so far has its reply; rejects if the connection broke. */
-  drain(): Promise<void> {
+  /** Resolves when the first `count` commands (default: all sent so far) have their replies; rejects if the connection broke. */
+  replied(count = this.sent): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.pending === 0) return Promise.resolve();
+    if (this.received >= count) return Promise.resolve();
     this.flush();
     return new Promise((resolve, reject) => {
-      this.drainWaiters.push(() => (this.failure ? reject(this.failure) : resolve()));
+      const settle = (): void => (this.failure ? reject(this.failure) : resolve());
+      let i = this.waiters.length;
+      while (i > 0 && this.waiters[i - 1].count > count) i--;
+      this.waiters.splice(i, 0, { count, settle });
     });
+  }
+
+  /** Records an error found by a reply handler (e.g. inside an EXEC's replies) against the command being answered. */
+  reportError(error: RespError, tag: unknown): void {
+    this.failures.push({ error, tag, index: this.received - 1 });
+  }
+
+  /** Takes the unhandled error replies of the first `count` commands. */
+  takeFailures(count = this.sent): ReplyFailure[] {
+    let n = 0;
+    while (n < this.failures.length && this.failures[n].index < count) n++;
+    return n === 0 ? [] : this.failures.splice(0, n);
   }
 
   close(): void {
     this.fail(new Error(`${this.name}: closed`));
     this.socket?.destroy();
+  }
+
+  private queued(handler: ReplyHandler, tag: unknown): void {
+    this.handlers.push(handler);
+    this.tags.push(tag);
+    this.sent++;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+    if (this.writer.length > 1024 * 1024) this.flush();
   }
 
   private flush(): void {
@@ -124,9 +165,12 @@ export class NodeConnection {
     try {
       for (let v = this.parser.next(); v !== undefined; v = this.parser.next()) {
         const h = this.handlers[this.head];
-        this.handlers[this.head++] = null;
-        if (typeof h === 'function') h(v);
-        else if (v instanceof RespError) this.errors.push({ error: v, tag: h?.tag ?? null });
+        const tag = this.tags[this.head];
+        this.handlers[this.head] = null;
+        this.tags[this.head++] = null;
+        this.received++;
+        if (h !== null) h(v);
+        else if (v instanceof RespError) this.failures.push({ error: v, tag, index: this.received - 1 });
       }
     } catch (err) {
       this.fail(new Error(`${this.name}: unreadable reply: ${(err as Error).message}`));
@@ -135,9 +179,12 @@ export class NodeConnection {
     }
     if (this.head === this.handlers.length) {
       this.handlers = [];
+      this.tags = [];
       this.head = 0;
-      for (const w of this.drainWaiters.splice(0)) w();
     }
+    let done = 0;
+    while (done < this.waiters.length && this.waiters[done].count <= this.received) done++;
+    if (done > 0) for (const w of this.waiters.splice(0, done)) w.settle();
   }
 
   private fail(err: Error): void {
@@ -145,10 +192,11 @@ export class NodeConnection {
     this.failure = err;
     for (let i = this.head; i < this.handlers.length; i++) {
       const h = this.handlers[i];
-      if (typeof h === 'function') h(new RespError(err.message));
+      if (h !== null) h(new RespError(err.message));
     }
     this.handlers = [];
+    this.tags = [];
     this.head = 0;
-    for (const w of this.drainWaiters.splice(0)) w();
+    for (const w of this.waiters.splice(0)) w.settle();
   }
 }

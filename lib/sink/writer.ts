@@ -3,7 +3,7 @@ import { SlotRouter } from '../cluster/router';
 import { slotOf } from '../cluster/slots';
 import { toSocketOptions, type EndpointConfig } from '../endpoint';
 import { SLOT_CROSS, SLOT_NONE, type CommandOp, type KeyOp, type Operation } from '../ops/operation';
-import { buildDumpPayload } from '../rdb/dump';
+import { DumpPayload } from '../rdb/dump';
 import { decodeRawValue } from '../rdb/parser';
 import { rdbVersionOfServer } from '../rdb/versions';
 import type { KeyValue } from '../rdb/types';
@@ -12,7 +12,7 @@ import { RespError } from '../resp/errors';
 import type { RespValue } from '../resp/parser';
 import { Checkpoints } from './checkpoints';
 import { isReplaySafe, STANDALONE_ONLY, TO_EVERY_MASTER, TX_MARKERS } from './commands';
-import { NodeConnection, type ConnectionOptions } from './connection';
+import { NodeConnection, type ConnectionOptions, type ReplyFailure } from './connection';
 import { SinkError } from './errors';
 import { typedCommands, TypedLimits } from './typed';
 
@@ -53,11 +53,30 @@ const REDIRECTS = new Set(['MOVED', 'ASK', 'TRYAGAIN', 'CLUSTERDOWN', 'READONLY'
 /** Tries of one command through redirections (about 9 s with the backoff of followRedirect). */
 const REDIRECT_TRIES = 50;
 
+/**
+ * Batches of assignments may be written while earlier batches wait for their replies (see
+ * `apply`); this many at most, so that a destination that stops answering stops the sink
+ * after a bounded amount of work.
+ */
+const MAX_IN_FLIGHT = 4;
+
 interface Group {
   slot: number;
   conn: NodeConnection;
   ops: Operation[];
   guarded: boolean;
+}
+
+/** A batch written while others wait for their replies. */
+interface InFlight {
+  ops: Operation[];
+  ctx: BatchContext;
+  /** Per connection it wrote to, the number of commands sent up to its last one. */
+  marks: Map<NodeConnection, number>;
+  /** Settles once its replies are in and checked (or it was applied again by a recovery). */
+  done: Promise<void>;
+  /** Applied again, in order, by the recovery of an earlier batch: its first replies no longer count. */
+  replayed: boolean;
 }
 
 /**
@@ -79,6 +98,15 @@ export class DestinationWriter {
   private dbOf = new Map<NodeConnection, number>();
   /** Splits cross-slot commands for a cluster destination when no slot router did. */
   private readonly router = new SlotRouter();
+  /** Settles when the previous batch is written: batches are written in the order given. */
+  private sendTurn: Promise<void> = Promise.resolve();
+  /** Batches written and not yet confirmed, oldest first; their checks run in this order too. */
+  private inFlight: InFlight[] = [];
+  private lastCheck: Promise<void> = Promise.resolve();
+  /** While set, a redirected batch and the ones after it are being applied again: nothing new is written. */
+  private recovery: Promise<void> | null = null;
+  /** The failure that stopped this writer: later batches are not applied. */
+  private failure: Error | null = null;
 
   constructor(opts: WriterOptions) {
     this.opts = {
@@ -115,9 +143,128 @@ export class DestinationWriter {
     this.conns.clear();
   }
 
-  /** Applies one batch (all of it, or throws SinkError); resolves once every reply is in. */
+  /**
+   * Applies one batch (all of it, or rejects with a SinkError); resolves once every reply is
+   * in. Batches are applied in the order of the calls, and a caller need not wait for one to
+   * resolve before handing in the next: a batch of assignments only (commands.ts) is written
+   * at once, while earlier ones still wait for replies, so the destination works while this
+   * process prepares the next batch. Anything else (a guarded group, a transaction, a barrier)
+   * waits until everything before it is confirmed, and is written alone. That keeps the
+   * exactly-once rule: a checkpoint is only ever written after every earlier write succeeded,
+   * so a failed write can never end up below a checkpoint; what overlaps is safe to apply again.
+   */
   async apply(ops: Operation[], ctx: BatchContext): Promise<void> {
+    const previous = this.sendTurn;
+    let written!: () => void;
+    this.sendTurn = new Promise((resolve) => (written = resolve));
+    let applied: { done: Promise<void> };
+    try {
+      await previous;
+      applied = await this.write(ops, ctx);
+    } finally {
+      written();
+    }
+    return applied.done;
+  }
+
+  /** Writes a batch; resolves once it is written, with the promise of its confirmation. */
+  private async write(ops: Operation[], ctx: BatchContext): Promise<{ done: Promise<void> }> {
+    if (this.failure) throw this.failure;
     if (this.cluster && ops.some((o) => (o.kind === 'command' || o.kind === 'key') && o.slot === undefined)) ops = this.router.route(ops);
+    if (!this.overlappable(ops, ctx)) {
+      await this.settled();
+      const done = this.applyAlone(ops, ctx).catch((err: unknown) => this.stop(err));
+      this.lastCheck = done.catch(() => undefined);
+      await done;
+      return { done };
+    }
+    for (;;) {
+      if (this.failure) throw this.failure;
+      if (this.recovery) await this.recovery;
+      else if (this.inFlight.length >= MAX_IN_FLIGHT) await this.inFlight[0].done.catch(() => undefined);
+      else break;
+    }
+    // from here to the end of writing nothing awaits: no other batch can come in between
+    const batch: InFlight = { ops, ctx, marks: new Map(), done: Promise.resolve(), replayed: false };
+    for (const g of this.group(ops, ctx)) {
+      this.sendGroup(g, ctx);
+      batch.marks.set(g.conn, g.conn.sent);
+    }
+    this.inFlight.push(batch);
+    batch.done = this.lastCheck.then(() => this.confirm(batch)).catch((err: unknown) => this.stop(err));
+    this.lastCheck = batch.done.catch(() => undefined);
+    return { done: batch.done };
+  }
+
+  private stop(err: unknown): never {
+    this.failure ??= err instanceof Error ? err : new Error(String(err));
+    throw err;
+  }
+
+  /** Resolves when every batch written so far is confirmed; rejects if one failed. */
+  private async settled(): Promise<void> {
+    await this.lastCheck;
+    if (this.failure) throw this.failure;
+  }
+
+  /** Whether a batch may be written while earlier ones wait for their replies (see `apply`). */
+  private overlappable(ops: Operation[], ctx: BatchContext): boolean {
+    if (ops.length === 0 || !this.checkpoints.prepared(ctx.source, ops[0].shard)) return false;
+    const shard = ops[0].shard;
+    for (const op of ops) {
+      if (op.kind !== 'key' && op.kind !== 'command') return false;
+      if (op.shard !== shard) return false;
+      const slot = this.slotOf(op);
+      if (slot === SLOT_NONE || slot === SLOT_CROSS) return false;
+      if (op.kind === 'command' && this.guards(op)) return false;
+    }
+    return true;
+  }
+
+  /** A command that must be applied atomically with its slot's checkpoint (see commands.ts). */
+  private guards(op: CommandOp): boolean {
+    return op.tx !== 0 || TX_MARKERS.has(op.name) || (this.opts.exactlyOnce && !isReplaySafe(op.name, op.args));
+  }
+
+  /** Checks the replies of a batch written with others in flight, after those before it. */
+  private async confirm(batch: InFlight): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (batch.replayed) return;
+    const conns = [...batch.marks.keys()];
+    const replies = await Promise.allSettled(conns.map((c) => c.replied(batch.marks.get(c))));
+    const broken = replies.find((r) => r.status === 'rejected');
+    if (broken) throw connectionError(broken.reason);
+    const failures = conns.flatMap((c) => c.takeFailures(batch.marks.get(c)));
+    if (!this.triage(failures)) {
+      this.inFlight.shift();
+      return;
+    }
+    // Some writes were redirected (the cluster's slots moved). Later batches were written
+    // after this one and may have landed; all of them are assignments, so this batch and
+    // every later one are applied again, in order, once the slot map is reloaded.
+    const later = this.inFlight.splice(0);
+    let recovered!: () => void;
+    this.recovery = new Promise((resolve) => (recovered = resolve));
+    try {
+      const all = [...this.conns.values()];
+      const drained = await Promise.allSettled(all.map((c) => c.replied()));
+      const lost = drained.find((r) => r.status === 'rejected');
+      if (lost) throw connectionError(lost.reason);
+      for (const c of all) c.takeFailures();
+      this.stats.redirects++;
+      await this.refreshSlots();
+      for (const b of later) {
+        b.replayed = true;
+        await this.applySegment(b.ops, b.ctx);
+      }
+    } finally {
+      this.recovery = null;
+      recovered();
+    }
+  }
+
+  /** A batch with nothing else in flight: the barriers, the guarded groups. */
+  private async applyAlone(ops: Operation[], ctx: BatchContext): Promise<void> {
     let segment: Operation[] = [];
     for (const op of ops) {
       if (op.kind === 'command' && TX_MARKERS.has(op.name)) continue;
@@ -242,11 +389,19 @@ export class DestinationWriter {
 
   private group(ops: Operation[], ctx: BatchContext): Group[] {
     const bySlot = new Map<number, Group>();
+    let shard: string | null = null;
+    let applied = this.checkpoints.appliedIn(ctx.source, '');
     for (const op of ops) {
       const slot = this.slotOf(op);
-      if (op.kind === 'command' && this.checkpoints.applied(ctx.source, op.shard, slot, op.offset)) {
-        this.stats.skippedReplays++;
-        continue;
+      if (op.kind === 'command') {
+        if (op.shard !== shard) {
+          shard = op.shard;
+          applied = this.checkpoints.appliedIn(ctx.source, shard);
+        }
+        if (applied(slot, op.offset)) {
+          this.stats.skippedReplays++;
+          continue;
+        }
       }
       let g = bySlot.get(slot);
       if (!g) {
@@ -254,7 +409,7 @@ export class DestinationWriter {
         bySlot.set(slot, g);
       }
       g.ops.push(op);
-      if (this.opts.exactlyOnce && op.kind === 'command' && (op.tx !== 0 || !isReplaySafe(op.name, op.args))) g.guarded = true;
+      if (op.kind === 'command' && !g.guarded && this.guards(op)) g.guarded = true;
     }
     return [...bySlot.values()];
   }
@@ -278,11 +433,11 @@ export class DestinationWriter {
 
   private onExec(reply: RespValue, g: Group, done: { source: string; shard: string; offset: number }): void {
     // EXECABORT (a queued command was refused, e.g. MOVED): the error of that command is in `errors`.
-    if (reply instanceof RespError && reply.code !== 'EXECABORT') g.conn.errors.push({ error: reply, tag: g });
+    if (reply instanceof RespError && reply.code !== 'EXECABORT') g.conn.reportError(reply, g);
     if (!Array.isArray(reply)) return;
     // the group is applied, checkpoint included: a retry of this batch must skip it
     this.checkpoints.noteApplied(done.source, done.shard, g.slot, done.offset);
-    for (const r of reply) if (r instanceof RespError) g.conn.errors.push({ error: r, tag: g });
+    for (const r of reply) if (r instanceof RespError) g.conn.reportError(r, g);
   }
 
   private selectDb(c: NodeConnection, db: number, tag: unknown): void {
@@ -296,7 +451,7 @@ export class DestinationWriter {
       throw new SinkError('DB', `${op.name} on db ${op.db} (offset ${op.offset}): a cluster destination has only db 0; remap or prefix dbs with redis-op-filter`);
     }
     this.selectDb(c, op.db, g);
-    c.send([op.name, ...op.args], null, op);
+    c.sendNamed(op.name, op.args, op);
     this.stats.commands++;
   }
 
@@ -308,7 +463,7 @@ export class DestinationWriter {
     if (op.chunk === null || op.chunk.index === 0) this.stats.keys++;
     const restorable = op.raw !== null && op.rdbVersion <= this.rdbVersion && op.raw.length <= this.opts.restoreMaxBytes;
     if (restorable) {
-      const args: CommandArg[] = ['RESTORE', op.key, op.expireMs ?? 0, buildDumpPayload(op.rdbType, op.raw as Buffer, op.rdbVersion)];
+      const args: CommandArg[] = ['RESTORE', op.key, op.expireMs ?? 0, new DumpPayload(op.rdbType, op.raw as Buffer, op.rdbVersion)];
       if (this.opts.conflict !== 'skip-existing') args.push('REPLACE');
       if (op.expireMs !== null) args.push('ABSTTL');
       if (op.idleSeconds !== null) args.push('IDLETIME', op.idleSeconds);
@@ -326,27 +481,24 @@ export class DestinationWriter {
   private onSkippable(reply: RespValue, c: NodeConnection, op: KeyOp): void {
     if (reply instanceof RespError) {
       if (reply.code === 'BUSYKEY') this.stats.skippedExisting++;
-      else c.errors.push({ error: reply, tag: op });
+      else c.reportError(reply, op);
     }
   }
 
   /** Waits for every reply; true when some commands were redirected (to be sent again). */
   private async collect(conns: NodeConnection[]): Promise<boolean> {
-    const results = await Promise.allSettled(conns.map((c) => c.drain()));
+    const results = await Promise.allSettled(conns.map((c) => c.replied()));
     const broken = results.find((r) => r.status === 'rejected');
-    if (broken) throw new SinkError('CONNECTION', (broken as PromiseRejectedResult).reason instanceof Error ? ((broken as PromiseRejectedResult).reason as Error).message : String(broken));
+    if (broken) throw connectionError(broken.reason);
+    return this.triage(conns.flatMap((c) => c.takeFailures()));
+  }
+
+  /** True when some commands were redirected (to be sent again); throws for any other refusal. */
+  private triage(failures: ReplyFailure[]): boolean {
     let redirected = false;
-    for (const c of conns) {
-      const errors = c.errors;
-      c.errors = [];
-      for (const { error, tag } of errors) {
-        if (error.code === 'MOVED' || error.code === 'ASK' || error.code === 'TRYAGAIN' || error.code === 'CLUSTERDOWN' || error.code === 'READONLY' || error.code === 'LOADING') {
-          redirected = true;
-          continue;
-        }
-        if (error.code === 'EXECABORT') continue; // reported through the queued command's own error
-        throw SinkError.fromReply(error, tag);
-      }
+    for (const { error, tag } of failures) {
+      if (REDIRECTS.has(error.code)) redirected = true;
+      else if (error.code !== 'EXECABORT') throw SinkError.fromReply(error, tag); // EXECABORT: reported through the queued command's own error
     }
     return redirected;
   }
@@ -430,4 +582,8 @@ export class DestinationWriter {
     for (const c of targets) this.selectDb(c, 0, op);
     if (this.opts.exactlyOnce) await this.checkpoints.writeBarrier(ctx.source, op.shard, op.offset);
   }
+}
+
+function connectionError(reason: unknown): SinkError {
+  return new SinkError('CONNECTION', reason instanceof Error ? reason.message : String(reason));
 }

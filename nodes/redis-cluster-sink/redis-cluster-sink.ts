@@ -34,11 +34,18 @@ export = function register(RED: NodeRedApi): void {
     const restoreMaxMb = Number(def.restoreMaxMb);
     let writer: DestinationWriter | null = null;
     let connecting: Promise<DestinationWriter> | null = null;
-    /** Batches are applied one after another, in arrival order. */
-    let queue: Promise<void> = Promise.resolve();
+    /**
+     * Batches go to the writer in arrival order as they come, without waiting for the one
+     * before to be applied (the writer overlaps what is safe to overlap); they are
+     * acknowledged and passed on in that same order, once applied.
+     */
+    let handedIn: Promise<unknown> = Promise.resolve();
+    let confirmed: Promise<void> = Promise.resolve();
     let applied = 0;
     const sources = new Set<string>();
     let failed: Error | null = null;
+    let statusTimer: NodeJS.Timeout | null = null;
+    let statusAt = 0;
 
     node.status({ fill: 'grey', shape: 'ring', text: RED._('redis-cluster-sink.status.idle') });
 
@@ -66,7 +73,8 @@ export = function register(RED: NodeRedApi): void {
       return connecting;
     }
 
-    async function handle(msg: NodeMessage): Promise<void> {
+    /** Hands a batch to the writer; resolves once it is handed in, with the promise of its application. */
+    async function handIn(msg: NodeMessage): Promise<{ applied: Promise<void> }> {
       const ops = msg.payload;
       if (!Array.isArray(ops)) throw new Error(RED._('redis-cluster-sink.errors.notOps'));
       const meta = msg.redisSync ?? {};
@@ -75,37 +83,55 @@ export = function register(RED: NodeRedApi): void {
         FlowControl.for(meta.source).attach(def.id);
       }
       const w = await getWriter();
-      await w.apply(ops as Operation[], { source: meta.source ?? 'unknown' });
-      applied += ops.length;
-      // a batch a slot router split into parts is acknowledged once all parts are applied
-      acknowledgePart(meta);
-      node.status({ fill: 'green', shape: 'dot', text: RED._('redis-cluster-sink.status.applied', { n: short(applied) }) });
+      return { applied: w.apply(ops as Operation[], { source: meta.source ?? 'unknown' }) };
+    }
+
+    /** At most four status updates a second: one per batch would flood the editor. */
+    function showApplied(): void {
+      const wait = statusAt + 250 - Date.now();
+      if (wait > 0) {
+        statusTimer ??= setTimeout(() => {
+          statusTimer = null;
+          showApplied();
+        }, wait);
+        return;
+      }
+      statusAt = Date.now();
+      if (!failed) node.status({ fill: 'green', shape: 'dot', text: RED._('redis-cluster-sink.status.applied', { n: short(applied) }) });
     }
 
     node.on('input', (msg, send, done) => {
       // after a failure nothing more is applied (later batches depend on it): it was reported once
       if (failed) return done();
-      queue = queue.then(() =>
-        failed
-          ? done()
-          : handle(msg).then(
-            () => {
-              send({ ...msg, payload: { applied: Array.isArray(msg.payload) ? msg.payload.length : 0, total: applied, stats: writer?.stats } });
-              done();
-            },
-            (err: Error) => {
-              // stop here: later batches depend on this one; the source waits, nothing is lost
-              failed = err;
-              node.status({ fill: 'red', shape: 'dot', text: err.message.slice(0, 60) });
-              done(err);
-            },
-          ),
-      );
+      const turn = handedIn.then(() => handIn(msg));
+      handedIn = turn.catch(() => undefined);
+      confirmed = confirmed
+        .then(() => turn)
+        .then((t) => t.applied)
+        .then(
+          () => {
+            const n = Array.isArray(msg.payload) ? msg.payload.length : 0;
+            applied += n;
+            // a batch a slot router split into parts is acknowledged once all parts are applied
+            acknowledgePart(msg.redisSync ?? {});
+            showApplied();
+            send({ ...msg, payload: { applied: n, total: applied, stats: writer?.stats } });
+            done();
+          },
+          (err: Error) => {
+            if (failed) return done();
+            // stop here: later batches depend on this one; the source waits, nothing is lost
+            failed = err;
+            node.status({ fill: 'red', shape: 'dot', text: err.message.slice(0, 60) });
+            done(err);
+          },
+        );
     });
 
     node.on('close', (_removed, done) => {
       for (const s of sources) FlowControl.for(s).detach(def.id);
-      void queue.finally(() => {
+      void confirmed.finally(() => {
+        if (statusTimer) clearTimeout(statusTimer);
         writer?.close();
         done();
       });

@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startCluster, startRedis, type RedisCluster, type RedisServer } from './harness';
+import { slotOf } from '../lib/cluster/slots';
+import type { CommandOp } from '../lib/ops/operation';
+import { encodeCommands } from '../lib/resp/encoder';
+import { DestinationWriter } from '../lib/sink/writer';
+
+const SOURCE = { source: 'writer-test' };
+let offset = 1000;
+
+function command(name: string, ...args: string[]): CommandOp {
+  return { kind: 'command', db: 0, name, args: args.map((a) => Buffer.from(a)), keys: [0], shard: 'standalone', offset: offset++, tx: 0 };
+}
+
+/** `count` SETs of `size`-byte values to keys `<prefix>0…`. */
+function sets(prefix: string, count: number, size = 1024, fill = 'v'): CommandOp[] {
+  return Array.from({ length: count }, (_, i) => command('SET', `${prefix}${i}`, fill.repeat(size)));
+}
+
+function encodedSize(ops: CommandOp[]): number {
+  return encodeCommands(ops.map((o) => [o.name, ...o.args])).length;
+}
+
+/** The largest query buffer among the destination's clients: what it read but has not run yet. */
+async function largestQueryBuffer(server: RedisServer): Promise<number> {
+  const list = String(await server.command('CLIENT', 'LIST'));
+  return Math.max(0, ...[...list.matchAll(/ qbuf=(\d+) /g)].map((m) => Number(m[1])));
+}
+
+describe('lib/sink DestinationWriter: batches in flight', function () {
+  this.timeout(60_000);
+  let server: RedisServer;
+  let writer: DestinationWriter;
+
+  beforeEach(async () => {
+    server = await startRedis();
+    writer = new DestinationWriter({ endpoint: { mode: 'standalone', host: server.host, port: server.port } });
+    await writer.connect();
+    // the first batch of a pipeline loads its checkpoints and is applied alone
+    await writer.apply([command('SET', 'warm', '1')], SOURCE);
+  });
+  afterEach(async () => {
+    writer.close();
+    await server.stop();
+  });
+
+  it('writes later batches of assignments while earlier ones wait for their replies', async () => {
+    const batches = [sets('a', 200), sets('b', 200), sets('c', 200, 1024, 'w')];
+    await server.command('CLIENT', 'PAUSE', 1500, 'WRITE');
+    const applied = batches.map((b) => writer.apply(b, SOURCE));
+    await sleep(400);
+    // the destination has read all three batches while the first one still waits
+    const queued = await largestQueryBuffer(server);
+    assert.ok(queued > encodedSize(batches[0]) + encodedSize(batches[1]), `query buffer ${queued} bytes: later batches were not written`);
+    await server.command('CLIENT', 'UNPAUSE');
+    await Promise.all(applied);
+    assert.equal(await server.command('DBSIZE'), 600 + 1); // + warm; assignments write no checkpoint
+    assert.equal(await server.command('GET', 'c199'), 'w'.repeat(1024));
+  });
+
+  it('writes a batch with a non-idempotent command only once everything before it is confirmed', async () => {
+    const first = sets('a', 200);
+    await server.command('CLIENT', 'PAUSE', 1500, 'WRITE');
+    const one = writer.apply(first, SOURCE);
+    const two = writer.apply([command('INCR', 'counter')], SOURCE);
+    await sleep(400);
+    const queued = await largestQueryBuffer(server);
+    assert.ok(queued <= encodedSize(first), `query buffer ${queued} bytes holds more than the first batch (${encodedSize(first)})`);
+    await server.command('CLIENT', 'UNPAUSE');
+    await Promise.all([one, two]);
+    assert.equal(await server.command('GET', 'counter'), '1');
+  });
+
+  it('a refused write in flight stops the writer before a later checkpoint could cover it', async () => {
+    await server.command('SET', 'str', 'x');
+    const refused = [...sets('a', 50), command('SADD', 'str', 'member'), ...sets('b', 50)];
+    const results = await Promise.allSettled([writer.apply(refused, SOURCE), writer.apply([command('INCR', 'counter')], SOURCE), writer.apply(sets('c', 5), SOURCE)]);
+    assert.equal(results[0].status, 'rejected');
+    const reason = String((results[0] as PromiseRejectedResult).reason);
+    assert.match(reason, /SADD on key "str".*WRONGTYPE/);
+    assert.equal(results[1].status, 'rejected');
+    assert.equal(results[2].status, 'rejected');
+    // the guarded INCR never ran, and no checkpoint reaches past the refused SADD
+    assert.equal(await server.command('GET', 'counter'), null);
+    const checkpoint = (await server.command('HGET', 'redis-sync:ckpt', `${SOURCE.source}|standalone`)) as string | null;
+    const sadd = refused[50].offset;
+    assert.ok(checkpoint === null || Number(checkpoint.split(' ')[1]) < sadd, `checkpoint ${checkpoint} covers the refused SADD at ${sadd}`);
+    await assert.rejects(writer.apply(sets('d', 1), SOURCE), /WRONGTYPE/);
+  });
+});
+
+describe('lib/sink DestinationWriter: a slot moves under batches in flight', function () {
+  this.timeout(120_000);
+  let cluster: RedisCluster;
+
+  before(async () => {
+    cluster = await startCluster({ masters: 3, replicas: 0 });
+  });
+  after(async () => {
+    await cluster.stop();
+  });
+
+  it('applies the redirected batch and every later one again, in order, and the last write wins', async () => {
+    const writer = new DestinationWriter({ endpoint: { mode: 'cluster', seeds: cluster.seeds } });
+    await writer.connect();
+    try {
+      const keys = Array.from({ length: 40 }, (_, i) => `moved:{k${i}}`);
+      const on = (ops: CommandOp[]): CommandOp[] => ops.map((o) => ({ ...o, slot: slotOf(o.args[0]) }));
+      await writer.apply(on([command('SET', 'warm', '1')]), SOURCE);
+      // move the slot of the first key to another master behind the writer's back
+      const slot = slotOf(keys[0]);
+      const from = (await cluster.masterForSlot(slot)) as RedisServer;
+      const masters = await cluster.masters();
+      const to = masters.find((m) => m.port !== from.port) as RedisServer;
+      const toId = String(await to.command('CLUSTER', 'MYID'));
+      await to.command('CLUSTER', 'SETSLOT', slot, 'NODE', toId);
+      await from.command('CLUSTER', 'SETSLOT', slot, 'NODE', toId);
+      for (const m of masters) if (m !== from && m !== to) await m.command('CLUSTER', 'SETSLOT', slot, 'NODE', toId);
+      const writes = [1, 2, 3, 4].map((n) => on(keys.map((k) => command('SET', k, `v${n}`))));
+      await Promise.all(writes.map((b) => writer.apply(b, SOURCE)));
+      assert.ok(writer.stats.redirects > 0, 'no redirect was seen: the test did not exercise the recovery');
+      const client = cluster.client();
+      for (const k of keys) assert.equal(await client.get(k), 'v4', k);
+      client.disconnect();
+    } finally {
+      writer.close();
+    }
+  });
+});
