@@ -71,6 +71,9 @@ interface PackageJson {
   keywords?: unknown;
   engines?: { node?: string };
   files?: string[];
+  main?: string;
+  types?: string;
+  bin?: string | Record<string, string>;
   dependencies?: Record<string, string>;
   'node-red'?: { version?: string; nodes?: Record<string, string> };
 }
@@ -415,7 +418,8 @@ const badPackages: Rule = (dir) => {
 
 /**
  * With --npm the validator reads the published tarball: what the rules above read (every
- * node's .js and .html with its icons and locales, examples/, LICENSE) must be in it.
+ * node's .js and .html with its icons and locales, examples/, LICENSE) must be in it; and
+ * so must what package.json points at (main, types, bin).
  */
 const tarball: Rule = (dir) => {
   const listed = npmPackFiles(dir);
@@ -425,6 +429,9 @@ const tarball: Rule = (dir) => {
   };
   want('package.json');
   want('LICENSE');
+  const pkg = readPackage(dir);
+  const bins = typeof pkg.bin === 'string' ? [pkg.bin] : Object.values(pkg.bin ?? {});
+  for (const target of [pkg.main, pkg.types, ...bins]) if (target !== undefined) want(target.replace(/^\.\//, ''));
   for (const f of jsonFiles(join(dir, 'examples'))) want(f.slice(dir.length + 1));
   if (jsonFiles(join(dir, 'examples')).length === 0) problems.push('no examples to ship');
   for (const { js, html } of nodeHtmlFiles(dir)) {
@@ -531,7 +538,7 @@ describe('package: Node-RED package validator rules (node-red-dev validate), off
     it('N02 an example flow for every node that is not a config node', ok(examples));
     it('D01 at most 6 dependencies', ok(dependencyCount));
     it('D02 no known-bad package in the production dependency tree', ok(badPackages));
-    it('the npm tarball holds the nodes (.js, .html, icons, locales), examples/ and LICENSE', ok(tarball));
+    it('the npm tarball holds the nodes (.js, .html, icons, locales), examples/, LICENSE, and main/types/bin targets', ok(tarball));
   });
 
   describe('each rule fails on a package broken its way', () => {
@@ -668,13 +675,16 @@ describe('package: Node-RED package validator rules (node-red-dev validate), off
       writeFileSync(lockFile, JSON.stringify(lock));
       fails(badPackages, /agent-base@5\.1\.1/);
     });
-    it('a tarball without examples/ or without the node .html', async () => {
+    it('a tarball without examples/, the node .html, icons or locales, or a main that is not there', async () => {
       editPackage((p) => (p.files = ['dist/**/*.js', 'README.md', 'LICENSE']));
       await npmPack(dir);
       fails(tarball, /examples\/.*\.json is not in the npm tarball/);
       fails(tarball, /redis-slot-router\.html is not in the npm tarball/);
       fails(tarball, /icon redis-sync\.svg of redis-cluster-sink is not in the npm tarball/);
       fails(tarball, /locales\/ is not in the npm tarball/);
+      editPackage((p) => (p.main = 'dist/lib/index.js'));
+      await npmPack(dir);
+      fails(tarball, /dist\/lib\/index\.js is not in the npm tarball/);
     });
   });
 });
