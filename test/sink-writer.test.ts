@@ -127,4 +127,19 @@ describe('lib/sink DestinationWriter: a slot moves under batches in flight', fun
       writer.close();
     }
   });
+
+  it('refuses a key whose slot is not the one the router set (renamed after the router), naming both', async () => {
+    const writer = new DestinationWriter({ endpoint: { mode: 'cluster', seeds: cluster.seeds } });
+    await writer.connect();
+    try {
+      const renamed = { ...command('SET', 'app:{user1}', 'v'), slot: slotOf('legacy:{user9}') };
+      await assert.rejects(writer.apply([renamed], SOURCE), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'SLOT');
+        assert.match(err.message, new RegExp(`"app:\\{user1\\}".*slot ${slotOf('app:{user1}')}.*slot ${slotOf('legacy:{user9}')}`));
+        return true;
+      });
+    } finally {
+      writer.close();
+    }
+  });
 });

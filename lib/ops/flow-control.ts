@@ -28,7 +28,7 @@ export class FlowControl {
     fc?.release();
   }
 
-  window = 8;
+  window = 4;
   /** Called with the position up to which a shard's batches are all applied. */
   onApplied: ((shard: string, position: unknown) => void) | null = null;
 

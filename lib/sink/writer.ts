@@ -403,6 +403,7 @@ export class DestinationWriter {
           continue;
         }
       }
+      if (this.cluster && (op.kind === 'key' || op.kind === 'command') && op.slot !== undefined) this.checkRoutedSlot(op, slot);
       let g = bySlot.get(slot);
       if (!g) {
         g = { slot, conn: this.nodeFor(slot), ops: [], guarded: false };
@@ -412,6 +413,20 @@ export class DestinationWriter {
       if (op.kind === 'command' && !g.guarded && this.guards(op)) g.guarded = true;
     }
     return [...bySlot.values()];
+  }
+
+  /**
+   * A slot the router set must still be the slot of the keys: a function node that renames
+   * keys after the router would otherwise send them to a node that refuses them (CROSSSLOT,
+   * MOVED), or, behind several partitions, let two sinks write one slot's checkpoint.
+   */
+  private checkRoutedSlot(op: KeyOp | CommandOp, slot: number): void {
+    const key = op.kind === 'key' ? op.key : op.args[op.keys[0]];
+    if (key === undefined || slotOf(key) === slot) return;
+    throw new SinkError(
+      'SLOT',
+      `key "${key.toString('latin1').slice(0, 80)}" (source offset ${op.offset}) hashes to slot ${slotOf(key)}, but the slot router put it in slot ${slot}: keys were changed after the router; change them before it (see the README on function nodes)`,
+    );
   }
 
   private sendGroup(g: Group, ctx: BatchContext): void {

@@ -34,9 +34,11 @@ interface SourceDef {
 
 const MB = 1024 * 1024;
 
-function num(v: string | number | undefined, fallback: number): number {
+/** A number from the edit dialog; empty, negative or 0 (unless allowed) gives the default. */
+function num(v: string | number | undefined, fallback: number, zeroAllowed = false): number {
   const n = typeof v === 'number' ? v : Number(String(v ?? '').trim());
-  return Number.isFinite(n) && n > 0 ? n : fallback;
+  if (String(v ?? '').trim() === '') return fallback;
+  return Number.isFinite(n) && (n > 0 || (zeroAllowed && n === 0)) ? n : fallback;
 }
 
 export = function register(RED: NodeRedApi): void {
@@ -102,7 +104,7 @@ export = function register(RED: NodeRedApi): void {
         decodeValues: def.decodeValues === true,
         bigKeyBytes: num(def.bigKeyMb, 1) * MB,
         batchOps: num(def.batchOps, 1000),
-        batchLatencyMs: num(def.batchLatencyMs, 20),
+        batchLatencyMs: num(def.batchLatencyMs, 20, true),
         spoolMaxBytes: num(def.spoolMaxMb, 4096) * MB,
         onBatch: async (ops: Operation[], shard: string, position: ReplPosition | null) => {
           const seq = await flow.acquire(shard, position);
