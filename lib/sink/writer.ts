@@ -14,6 +14,7 @@ import { Checkpoints } from './checkpoints';
 import { isReplaySafe, STANDALONE_ONLY, TO_EVERY_MASTER, TX_MARKERS } from './commands';
 import { NodeConnection, type ConnectionOptions, type ReplyFailure } from './connection';
 import { SinkError } from './errors';
+import { restoreCommands } from './restore';
 import { typedCommands, TypedLimits } from './typed';
 
 /**
@@ -478,12 +479,9 @@ export class DestinationWriter {
     if (op.chunk === null || op.chunk.index === 0) this.stats.keys++;
     const restorable = op.raw !== null && op.rdbVersion <= this.rdbVersion && op.raw.length <= this.opts.restoreMaxBytes;
     if (restorable) {
-      const args: CommandArg[] = ['RESTORE', op.key, op.expireMs ?? 0, new DumpPayload(op.rdbType, op.raw as Buffer, op.rdbVersion)];
-      if (this.opts.conflict !== 'skip-existing') args.push('REPLACE');
-      if (op.expireMs !== null) args.push('ABSTTL');
-      if (op.idleSeconds !== null) args.push('IDLETIME', op.idleSeconds);
-      else if (op.lfuFreq !== null) args.push('FREQ', op.lfuFreq);
-      c.send(args, this.opts.conflict === 'skip-existing' ? (r) => this.onSkippable(r, c, op) : null, op);
+      const skipExisting = this.opts.conflict === 'skip-existing';
+      const commands = restoreCommands(op, new DumpPayload(op.rdbType, op.raw as Buffer, op.rdbVersion), !skipExisting, this.version, Date.now());
+      for (const args of commands ?? []) c.send(args, skipExisting ? (r) => this.onSkippable(r, c, op) : null, op);
       return;
     }
     this.stats.typedKeys++;
