@@ -14,14 +14,14 @@
  * be the last byte, so every element is checked before the first one is handed out.
  */
 import { RdbError } from './errors';
-import * as views from './view';
+import * as alloc from '../buffers/decoder-alloc';
 // Module-local bindings: under a CommonJS transform (tsx, esbuild) every use of an import
 // is a property read through a getter, measurable on these per-element paths.
-const decimalBuffer = views.decimalBuffer;
-const sub = views.sub;
-const view = views.view;
-const list = views.list;
-const pair = views.pair;
+const decimalBuffer = alloc.decimalBuffer;
+const sub = alloc.sub;
+const view = alloc.view;
+const list = alloc.list;
+const pair = alloc.pair;
 
 const HEADER_SIZE = 6;
 const EOF = 0xff;

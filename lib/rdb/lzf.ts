@@ -11,10 +11,10 @@
  * runs of one byte compress; so it must be copied front to back, byte by byte.
  */
 import { RdbError } from './errors';
-import * as views from './view';
+import * as alloc from '../buffers/decoder-alloc';
 // Module-local bindings: under a CommonJS transform (tsx, esbuild) every use of an import
 // is a property read through a getter, measurable on these per-element paths.
-const { slabBuffer, slabData, slabRoom, slabStart, slabTake, SLAB_MAX } = views;
+const { slabBuffer, slabData, slabRoom, slabStart, slabTake, SLAB_MAX } = alloc;
 
 /**
  * Decompresses an LZF block whose uncompressed size the RDB stores next to it. Input that

@@ -8,16 +8,16 @@ import { decodeModuleValue, moduleNameFromId } from './module';
 import { decodeStreamNode, readStreamTail, type StreamTail } from './stream';
 import { RdbType as RdbTypes, type HashFieldExpire, type KeyValue, type StreamEntry, type ValueKind } from './types';
 import { decodeZiplist } from './ziplist';
-import * as views from './view';
+import * as alloc from '../buffers/decoder-alloc';
 import { decodeZipmap } from './zipmap';
 // Module-local bindings: under a CommonJS transform (tsx, esbuild) every use of an import
 // is a property read through a getter, measurable on these per-element paths.
-const view = views.view;
-const list = views.list;
-const pair = views.pair;
+const view = alloc.view;
+const list = alloc.list;
+const pair = alloc.pair;
 const { decodeListpack, listpackItems, listpackPairs, listpackScores, parseScoreBytes } = listpack;
 const { lzfDecompressInto, lzfDecompressRange } = lzf;
-const { slabData, slabRoom, slabStart, slabTake, SLAB_MAX } = views;
+const { slabData, slabRoom, slabStart, slabTake, SLAB_MAX } = alloc;
 const RdbType = RdbTypes;
 
 export interface RdbParserOptions {
@@ -1230,7 +1230,7 @@ type KeyEventCtor = new (
  * Builds key events: plain objects (prototype Object.prototype, the same properties in the
  * same order as a literal), all of one hidden class, `fieldExpires` included. Made by `new`
  * rather than as a literal so that they carry no allocation site V8 could decide to
- * pretenure (see list() in view.ts): events live until push() returns.
+ * pretenure (see list() in lib/buffers/decoder-alloc.ts): events live until push() returns.
  */
 const KeyEvent = function (this: Record<string, unknown>, k: KeyCtx, type: ValueKind, value: KeyValue['value'] | null, fieldExpires: HashFieldExpire[], raw: Buffer | null, chunk: RdbKey['chunk']) {
   this.kind = 'key';

@@ -49,7 +49,7 @@
  * length or count allocates nothing up front beyond a small fixed array head.
  */
 import { Buffer } from 'node:buffer';
-import { view } from '../rdb/view';
+import { view } from '../buffers/decoder-alloc';
 import { describeByte, RespError, RespProtocolError, type RespProtocolErrorCode } from './errors';
 
 export type RespValue =

@@ -1,16 +1,17 @@
 /**
- * Cheap Buffers for the decoders: making one Buffer per element is the largest cost of a
- * decoded parse (tens of millions per large snapshot).
+ * Cheap Buffers and arrays for the streaming decoders (lib/resp, lib/rdb): making one Buffer
+ * per element is the largest cost of a decoded parse (tens of millions per large snapshot).
  *
  * - view(): a Buffer over existing memory. Node's `Buffer[Symbol.species]` is its internal
  *   FastBuffer class, which builds the view without the species lookup and argument checks of
- *   `subarray` or `Buffer.from(arrayBuffer, ...)`: about half their cost (the same trick as
- *   lib/resp/parser.ts). A Node that stops exposing it falls back to Buffer.from.
+ *   `subarray` or `Buffer.from(arrayBuffer, ...)`: about half their cost. A Node that stops
+ *   exposing it falls back to Buffer.from.
  * - slabRoom() and co.: small fresh memory carved from a private slab, as Buffer.allocUnsafe
  *   does from Node's pool (so a kept value pins at most one SLAB_BYTES slab), without its
  *   bookkeeping, and without a Buffer when a decoder only needs the bytes.
  * - decimalBuffer(): an integer's decimal text as bytes, written straight into the slab
  *   rather than through a string and Buffer.from.
+ * - list() and pair(): arrays for decoded values without an allocation site (see below).
  */
 
 type ViewFactory = (bytes: ArrayBufferLike, byteOffset: number, length: number) => Buffer;
