@@ -11,6 +11,11 @@ export default tseslint.config(
     },
   },
   {
+    // the editor's scripts (served to the browser as they are): classic scripts over its globals
+    files: ['resources/**/*.js'],
+    languageOptions: { sourceType: 'script', globals: { RED: 'readonly', $: 'readonly' } },
+  },
+  {
     files: ['scripts/**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },

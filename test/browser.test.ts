@@ -171,7 +171,14 @@ describe('the editor in a browser (Debian chromium + playwright-core)', function
         await configTray.locator('#node-config-input-mode').selectOption('cluster');
         assert.ok(await configTray.locator('#node-config-input-seeds').isVisible(), 'cluster mode shows the seeds');
         assert.ok(!(await configTray.locator('#node-config-input-host').isVisible()), 'cluster mode hides the host');
-        await configTray.locator('#node-config-input-seeds').fill('127.0.0.1:7000,127.0.0.1:7001');
+        // validators (with the helpers of resources/editor.js) mark a bad field as it is typed
+        const seeds = configTray.locator('#node-config-input-seeds');
+        await seeds.fill('127.0.0.1');
+        await seeds.dispatchEvent('change');
+        await configTray.locator('#node-config-input-seeds.input-error').waitFor();
+        await seeds.fill('127.0.0.1:7000,127.0.0.1:7001');
+        await seeds.dispatchEvent('change');
+        await configTray.locator('#node-config-input-seeds:not(.input-error)').waitFor();
         await configTray.locator('#node-config-input-name').fill('my cluster');
         await screenshot(page, 'edit-dialog-endpoint.png');
         await configTray.locator('.red-ui-tray-footer-left button:has(i.fa-book):visible').click();

@@ -173,7 +173,9 @@ export interface EditorDefinition {
 /**
  * What the built .html registers for the type, evaluated in a sandbox: RED._ is messages(type)
  * and `$` finds nothing, as when no edit dialog is open (validators then read the node's own
- * values). Call label with a node whose `_` is messages(type).
+ * values). Script files it loads from the package's resources/ folder (as Node-RED serves it,
+ * resources/<package>/<file>) run first, as in the editor. Call label with a node whose `_` is
+ * messages(type).
  */
 export function editorDefinition(type: string): EditorDefinition {
   const file = path.join(ROOT, 'dist', 'nodes', type, `${type}.html`);
@@ -183,8 +185,16 @@ export function editorDefinition(type: string): EditorDefinition {
     RED: { _: messages(type), nodes: { registerType: (t: string, def: EditorDefinition) => registered.set(t, def) } },
     $: () => ({ length: 0 }),
   });
-  for (const [, code] of html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)) {
-    vm.runInContext(code, context, { filename: file });
+  const resource = `resources/${MODULE_NAME}/`;
+  for (const [, attributes, code] of html.matchAll(/<script([^>]*)>([\s\S]*?)<\/script>/g)) {
+    const src = /\bsrc="([^"]*)"/.exec(attributes)?.[1];
+    if (src !== undefined) {
+      if (!src.startsWith(resource)) throw new Error(`${path.relative(ROOT, file)} loads ${src}, not a file of ${resource}`);
+      const script = path.join(ROOT, 'resources', src.slice(resource.length));
+      vm.runInContext(readFileSync(script, 'utf8'), context, { filename: script });
+    } else if (/type="text\/javascript"/.test(attributes)) {
+      vm.runInContext(code, context, { filename: file });
+    }
   }
   const definition = registered.get(type);
   if (definition === undefined) throw new Error(`${path.relative(ROOT, file)} does not register "${type}"`);
