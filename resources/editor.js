@@ -9,6 +9,11 @@
  * runs once per set: it only defines the one global RedisSyncEditor, and keeps no state.
  * Plain ES5, as the .html scripts; test/support/node-red.ts (editorDefinition) runs it in a
  * sandbox too, with a `$` that finds nothing.
+ *
+ * A property's validate must declare two parameters, (value, opt), even when it does not
+ * use opt: Node-RED's validateNodeProperty (checked in 4.1 and 5.0) takes a returned string
+ * as "invalid, with this message" only from a two-parameter validate; from any other it is
+ * merely truthy, so the field is never marked (test/editor.test.ts checks every node).
  */
 // the one global, which the nodes' .html scripts use
 /* exported RedisSyncEditor */
@@ -52,7 +57,7 @@ var RedisSyncEditor = (function () {
 
     /** A property's validate: true for numberIn(v, min, max, integer), else the message t(key). */
     function inRange(t, key, min, max, integer) {
-        return function (v) {
+        return function (v, _opt) {
             return numberIn(v, min, max, integer) ? true : t(key);
         };
     }

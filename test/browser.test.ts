@@ -187,6 +187,14 @@ describe('the editor in a browser (Debian chromium + playwright-core)', function
         await configTray.locator('#node-config-dialog-ok').waitFor({ state: 'detached' });
         assert.match((await tray.locator('#node-input-endpoint option:checked').textContent()) ?? '', /my cluster/);
         await tray.locator('#node-input-name').fill('orders source');
+        // and the node's own: a batch size out of range (a validate returning a message)
+        const batchOps = tray.locator('#node-input-batchOps');
+        await batchOps.fill('0');
+        await batchOps.dispatchEvent('change');
+        await tray.locator('#node-input-batchOps.input-error').waitFor();
+        await batchOps.fill('1000');
+        await batchOps.dispatchEvent('change');
+        await tray.locator('#node-input-batchOps:not(.input-error)').waitFor();
         await screenshot(page, 'edit-dialog-source.png');
       }
       await tray.locator('#node-dialog-ok').click();
