@@ -169,6 +169,31 @@ describe('redis-slot-router node in a Node-RED runtime', function () {
     assert.equal((got.outputs[0][1].payload[0] as CommandOp).slot, -2);
   });
 
+  it('for a source without any sink, waits at a barrier once, for the grace in which a sink could attach', async () => {
+    await loadFlow(nodes(), flow(2));
+    const got = collect(2);
+    const { FlowControl } = built();
+    const flowControl = FlowControl.for('lonely');
+    const router = getNode<RouterNode>('router');
+    const arrived: number[] = [];
+    got.outputs[0].push = (...items: Msg[]): number => {
+      arrived.push(Date.now());
+      return Array.prototype.push.apply(got.outputs[0], items);
+    };
+    const start = Date.now();
+    for (const ops of [[cmd('FLUSHALL')], [cmd('SET', key(1), '1')], [cmd('FLUSHALL')], [cmd('SET', key(1), '2')]]) {
+      const seq = await flowControl.acquire('standalone', null);
+      router.receive({ payload: ops, redisSync: { source: 'lonely', shard: 'standalone', seq } });
+    }
+    await waitFor(() => arrived.length === 4, 5000, 'every batch');
+    const [first, second, , last] = arrived.map((t) => t - start);
+    assert.ok(first < 1000, `the first barrier batch went on at once (${first} ms)`);
+    assert.ok(second >= 1900, `the next batch waited for the grace after the barrier (${second} ms)`);
+    assert.ok(last - second < 1000, `the second barrier did not wait again (${last - second} ms)`);
+    assert.ok(got.statuses.includes(`yellow:${t('status.barrier')}`));
+    FlowControl.drop('lonely');
+  });
+
   it('with one partition sends everything on, in order, as one part', async () => {
     await loadFlow(nodes(), flow(1));
     const got = collect(1);

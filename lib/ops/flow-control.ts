@@ -5,6 +5,7 @@
  * the position up to which everything is applied: what it may save as its resume point.
  * Sources and sinks meet in this process-wide registry by the source node's id, which
  * every batch carries (msg.redisSync.source). With no sink attached nothing waits.
+ * Others that wait on the count (a slot router's barrier) wait for changed().
  */
 /** Batches counted while no sink has ever acknowledged one, before the count is dropped. */
 const UNACKNOWLEDGED_LIMIT = 1000;
@@ -39,6 +40,8 @@ export class FlowControl {
   /** Per shard, the batches not yet known applied, in send order. */
   private readonly queues = new Map<string, Array<{ seq: number; position: unknown; done: boolean }>>();
   private readonly shardOf = new Map<number, string>();
+  /** What changed() handed out since the last change, if anything. */
+  private change: { promise: Promise<void>; resolve: () => void } | null = null;
 
   /** Batches sent and not yet acknowledged. */
   get pending(): number {
@@ -49,14 +52,30 @@ export class FlowControl {
     return this.sinks.size > 0;
   }
 
+  /**
+   * Resolves at the next change of `pending` or `attached`: a batch acquired or acknowledged,
+   * a sink attached or detached, the count dropped. One promise for all who ask in between.
+   */
+  changed(): Promise<void> {
+    if (!this.change) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.change = { promise, resolve };
+    }
+    return this.change.promise;
+  }
+
   /** A sink announces that it applies this source's batches (and will acknowledge them). */
   attach(sinkId: string): void {
+    const size = this.sinks.size;
     this.sinks.add(sinkId);
+    if (this.sinks.size !== size) this.notify();
   }
 
   detach(sinkId: string): void {
-    this.sinks.delete(sinkId);
+    const had = this.sinks.delete(sinkId);
     if (this.sinks.size === 0) this.release();
+    else if (had) this.notify();
   }
 
   /**
@@ -76,6 +95,7 @@ export class FlowControl {
     if (!q) this.queues.set(shard, (q = []));
     q.push({ seq, position, done: false });
     this.shardOf.set(seq, shard);
+    this.notify();
     return seq;
   }
 
@@ -85,6 +105,7 @@ export class FlowControl {
     if (shard === undefined) return;
     this.shardOf.delete(seq);
     if (this.inFlight > 0) this.inFlight--;
+    this.notify();
     this.waiters.shift()?.();
     const q = this.queues.get(shard) as Array<{ seq: number; position: unknown; done: boolean }>;
     const entry = q.find((e) => e.seq === seq);
@@ -101,6 +122,13 @@ export class FlowControl {
     this.inFlight = 0;
     this.queues.clear();
     this.shardOf.clear();
+    this.notify();
     for (const w of this.waiters.splice(0)) w();
+  }
+
+  private notify(): void {
+    const change = this.change;
+    this.change = null;
+    change?.resolve();
   }
 }

@@ -16,15 +16,15 @@
  * (lib/ops/flow-control.ts) before it sends a batch, and its sinks acknowledge each batch once
  * applied, so `FlowControl.pending` counts the batches sent and not yet applied. The router
  * knows how many of those it holds itself (received, not sent on): when `pending` is down to
- * that, everything it sent on is applied. With no sink attached to the source (a flow that
- * ends in debug nodes) nothing is acknowledged and nothing waits.
+ * that, everything it sent on is applied. It checks again whenever either count changes
+ * (FlowControl.changed(), a batch arriving). With no sink attached to the source (a flow that
+ * ends in debug nodes) nothing is acknowledged: see ATTACH_GRACE_MS for how long it waits then.
  *
  * Acknowledgements. Every message carries msg.redisSync.{batch, partition, part, parts}
  * besides the source's `source`, `shard` and `seq`; a sink acknowledges a batch to its
  * source once all `parts` messages of it were applied, wherever they went: acknowledgePart()
  * (lib/cluster/parts.ts) does that count for the whole process.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { FlowControl } from '../../lib/ops/flow-control';
 import type { Operation } from '../../lib/ops/operation';
 import type { PartInfo } from '../../lib/cluster/parts';
@@ -32,7 +32,19 @@ import { SlotRouter } from '../../lib/cluster/router';
 import { partitionOf } from '../../lib/cluster/slots';
 import { shortCount as short, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode, type Send } from '../node-red';
 
-/** How long a barrier waits for a sink to attach before assuming the flow has none. */
+/**
+ * How long a barrier waits for a sink to attach before the router takes it that the flow has
+ * none. A sink attaches to a source when the first batch of that source reaches it, so right
+ * after the router sent a batch on, no sink may be attached yet although the flow has one (the
+ * message is on its way, or in a function node): the barrier must wait for its acknowledgement
+ * all the same, or a second partition could apply what follows the barrier first. A flow
+ * without any sink (debug nodes only, or outputs left unwired) never acknowledges, and waiting
+ * at every barrier would only slow it down, by this grace before and after each barrier batch.
+ * So the grace runs once per source: after it ran out with no sink attached, that source's
+ * barriers do not wait, until a sink is seen attached to it or a wait ends with everything
+ * applied (then the grace is renewed, for sinks deployed anew). The price: a sink whose first
+ * batch takes longer than this to reach it may apply its first barrier batch out of order.
+ */
 const ATTACH_GRACE_MS = 2000;
 
 type NodeMessage = BaseMessage & { redisSync?: PartInfo & Record<string, unknown> };
@@ -46,6 +58,13 @@ interface RouterDef {
 }
 
 const MAX_PARTITIONS = 16;
+
+/** A promise and its resolve. */
+function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
 
 /** The slot the router gave an operation; negative for the barriers (see the file comment). */
 function slotOfOp(op: Operation): number {
@@ -71,6 +90,10 @@ export = function register(RED: NodeRedApi): void {
     const tails = new Map<string, Promise<void>>();
     /** Per source, batches received and not yet sent on: acquired by the source, so not acknowledged either. */
     const held = new Map<string, number>();
+    /** Per source, when its grace for a sink to attach ends or ended (see ATTACH_GRACE_MS). */
+    const graceEnds = new Map<string, number>();
+    /** Resolved (and replaced) when a batch arrives or the node closes: what a barrier wait checks besides FlowControl. */
+    let arrival = signal();
     let seq = 0;
     let closed = false;
     let statusTimer: NodeJS.Timeout | null = null;
@@ -94,18 +117,43 @@ export = function register(RED: NodeRedApi): void {
       const count = (held.get(source) ?? 0) + delta;
       if (count > 0) held.set(source, count);
       else held.delete(source);
+      // one more held makes the wait's condition true sooner
+      if (delta > 0) wake();
     }
 
-    /** Until every batch of `source` this router sent on is applied. */
+    function wake(): void {
+      const woken = arrival;
+      arrival = signal();
+      woken.resolve();
+    }
+
+    /** Until every batch of `source` this router sent on is applied (or the grace says there is no sink). */
     async function settled(source: string): Promise<void> {
       const flow = FlowControl.for(source);
-      if (flow.pending <= (held.get(source) ?? 0)) return;
-      node.status({ fill: 'yellow', shape: 'ring', text: RED._('redis-slot-router.status.barrier') });
-      // FlowControl has no event for an acknowledgement; barriers are rare, so a poll costs little.
-      // A sink attaches when its first batch reaches it; a flow without any sink never does,
-      // so without one the wait ends after a grace period.
-      const since = Date.now();
-      while (!closed && flow.pending > (held.get(source) ?? 0) && (flow.attached || Date.now() - since < ATTACH_GRACE_MS)) await sleep(5);
+      const applied = (): boolean => flow.pending <= (held.get(source) ?? 0);
+      let waiting = false;
+      while (!closed && !applied()) {
+        const wakeups = [flow.changed(), arrival.promise];
+        let timer: NodeJS.Timeout | undefined;
+        if (flow.attached) {
+          graceEnds.delete(source);
+        } else {
+          const end = graceEnds.get(source) ?? Date.now() + ATTACH_GRACE_MS;
+          graceEnds.set(source, end);
+          const left = end - Date.now();
+          if (left <= 0) break;
+          wakeups.push(new Promise<void>((resolve) => (timer = setTimeout(resolve, left))));
+        }
+        if (!waiting) {
+          waiting = true;
+          node.status({ fill: 'yellow', shape: 'ring', text: RED._('redis-slot-router.status.barrier') });
+        }
+        await Promise.race(wakeups);
+        clearTimeout(timer);
+      }
+      if (!waiting) return;
+      // a wait that ended with everything applied had a sink: the grace is renewed for later ones
+      if (applied()) graceEnds.delete(source);
       scheduleStats();
     }
 
@@ -163,6 +211,7 @@ export = function register(RED: NodeRedApi): void {
 
     node.on('close', (_removed, done) => {
       closed = true;
+      wake();
       if (statusTimer) clearTimeout(statusTimer);
       done();
     });
