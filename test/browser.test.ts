@@ -17,6 +17,7 @@ import { startCluster, startRedis, type RedisCluster, type RedisServer } from '.
 import {
   addFromPalette,
   categoryId,
+  checkValidation,
   deploy,
   EditorNodeRed,
   editorFiles,
@@ -172,13 +173,7 @@ describe('the editor in a browser (Debian chromium + playwright-core)', function
         assert.ok(await configTray.locator('#node-config-input-seeds').isVisible(), 'cluster mode shows the seeds');
         assert.ok(!(await configTray.locator('#node-config-input-host').isVisible()), 'cluster mode hides the host');
         // validators (with the helpers of resources/editor.js) mark a bad field as it is typed
-        const seeds = configTray.locator('#node-config-input-seeds');
-        await seeds.fill('127.0.0.1');
-        await seeds.dispatchEvent('change');
-        await configTray.locator('#node-config-input-seeds.input-error').waitFor();
-        await seeds.fill('127.0.0.1:7000,127.0.0.1:7001');
-        await seeds.dispatchEvent('change');
-        await configTray.locator('#node-config-input-seeds:not(.input-error)').waitFor();
+        await checkValidation(configTray, 'node-config-input-seeds', '127.0.0.1', '127.0.0.1:7000,127.0.0.1:7001');
         await configTray.locator('#node-config-input-name').fill('my cluster');
         await screenshot(page, 'edit-dialog-endpoint.png');
         await configTray.locator('.red-ui-tray-footer-left button:has(i.fa-book):visible').click();
@@ -188,13 +183,7 @@ describe('the editor in a browser (Debian chromium + playwright-core)', function
         assert.match((await tray.locator('#node-input-endpoint option:checked').textContent()) ?? '', /my cluster/);
         await tray.locator('#node-input-name').fill('orders source');
         // and the node's own: a batch size out of range (a validate returning a message)
-        const batchOps = tray.locator('#node-input-batchOps');
-        await batchOps.fill('0');
-        await batchOps.dispatchEvent('change');
-        await tray.locator('#node-input-batchOps.input-error').waitFor();
-        await batchOps.fill('1000');
-        await batchOps.dispatchEvent('change');
-        await tray.locator('#node-input-batchOps:not(.input-error)').waitFor();
+        await checkValidation(tray, 'node-input-batchOps', '0', '1000');
         await screenshot(page, 'edit-dialog-source.png');
       }
       await tray.locator('#node-dialog-ok').click();

@@ -23,6 +23,7 @@ import {
   type SocketOptions,
 } from '../lib/endpoint';
 import { HOST, startCluster, startRedis, type RedisCluster, type RedisServer } from './harness';
+import { freePort } from './support/net';
 import {
   builtNode,
   editorDefinition,
@@ -99,14 +100,6 @@ function parseReplies(text: string): string[] {
     replies.push(text.slice(eol + 2, end));
     pos = end + 2;
   }
-}
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer().listen(0, HOST);
-  await once(probe, 'listening');
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 describe('redis-endpoint', () => {

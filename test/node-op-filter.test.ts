@@ -17,23 +17,13 @@ import {
   waitFor,
   type EditorDefinition,
   type FlowNode,
+  type HelperMessage,
   type NodeModule,
+  type NodeUnderTest,
+  received,
   statusesOf,
+  testFlow,
 } from './support/node-red';
-
-interface Msg {
-  topic?: string;
-  payload: unknown;
-  redisSync?: Record<string, unknown>;
-  error?: { message: string };
-}
-interface HelperNode {
-  on(event: 'input', cb: (msg: Msg) => void): void;
-}
-interface FilterNode {
-  receive(msg: object): void;
-  status: (s: { fill?: string; text?: string }) => void;
-}
 
 const cmd = (name: string, args: string[], keys: number[], o: Partial<CommandOp> = {}): CommandOp => ({
   kind: 'command', db: 0, name, args: args.map((a) => Buffer.from(a)), keys, shard: 'standalone', offset: 10, tx: 0, ...o,
@@ -41,25 +31,11 @@ const cmd = (name: string, args: string[], keys: number[], o: Partial<CommandOp>
 const show = (op: Operation): string =>
   op.kind === 'command' ? [`${op.db}:${op.name}`, ...op.args.map((a) => a.toString())].join(' ') : op.kind === 'key' ? `${op.db}:key ${op.key.toString()}` : op.kind;
 
-function flow(filter: Partial<FlowNode>): FlowNode[] {
-  return [
-    { id: 'tab', type: 'tab' },
-    { id: 'f', type: 'redis-op-filter', z: 'tab', wires: [['kept'], ['dropped']], ...filter },
-    { id: 'kept', type: 'helper', z: 'tab' },
-    { id: 'dropped', type: 'helper', z: 'tab' },
-    { id: 'catcher', type: 'catch', z: 'tab', scope: null, uncaught: false, wires: [['caught']] },
-    { id: 'caught', type: 'helper', z: 'tab' },
-  ];
-}
+const flow = (filter: Partial<FlowNode>): FlowNode[] =>
+  testFlow([{ id: 'f', type: 'redis-op-filter', z: 'tab', wires: [['kept'], ['dropped']], ...filter }], ['kept', 'dropped']);
 
-function collect(): { kept: Msg[]; dropped: Msg[]; caught: Msg[]; statuses: string[] } {
-  const out = { kept: [] as Msg[], dropped: [] as Msg[], caught: [] as Msg[], statuses: [] as string[] };
-  getNode<HelperNode>('kept').on('input', (m) => out.kept.push(m));
-  getNode<HelperNode>('dropped').on('input', (m) => out.dropped.push(m));
-  getNode<HelperNode>('caught').on('input', (m) => out.caught.push(m));
-  out.statuses = statusesOf('f');
-  return out;
-}
+const collect = (): { kept: HelperMessage[]; dropped: HelperMessage[]; caught: HelperMessage[]; statuses: string[] } =>
+  ({ kept: received('kept'), dropped: received('dropped'), caught: received('caught'), statuses: statusesOf('f') });
 
 const nodes = (): NodeModule[] => [builtNode('redis-op-filter'), ...coreNodes('common/25-catch.js')];
 const meta = { source: 'src-1', shard: 'standalone', seq: 7 };
@@ -74,7 +50,7 @@ describe('redis-op-filter node in a Node-RED runtime', function () {
     await loadFlow(nodes(), flow({ remap: '0:3', excludeKeys: 'prefix:tmp:', droppedOutput: true, outputs: 2 }));
     const got = collect();
     const ops = [cmd('SET', ['a', '1'], [0]), cmd('SET', ['tmp:a', '1'], [0]), cmd('DEL', ['b', 'tmp:b'], [0, 1])];
-    getNode<FilterNode>('f').receive({ topic: 'redis-sync/ops', payload: ops, redisSync: meta });
+    getNode<NodeUnderTest>('f').receive({ topic: 'redis-sync/ops', payload: ops, redisSync: meta });
     await waitFor(() => got.kept.length === 1 && got.dropped.length === 1, 5000, 'both outputs');
     assert.deepEqual((got.kept[0].payload as Operation[]).map(show), ['3:SET a 1', '3:DEL b']);
     assert.deepEqual(got.kept[0].redisSync, meta, 'the batch keeps its origin: the sink acknowledges it to the source');
@@ -87,8 +63,8 @@ describe('redis-op-filter node in a Node-RED runtime', function () {
   it('sends a batch that keeps nothing as an empty batch (the source waits for its acknowledgement), and nothing on the second output when nothing is dropped', async () => {
     await loadFlow(nodes(), flow({ excludeKeys: 'glob:tmp:*', droppedOutput: true, outputs: 2 }));
     const got = collect();
-    getNode<FilterNode>('f').receive({ payload: [cmd('SET', ['tmp:a', '1'], [0])], redisSync: meta });
-    getNode<FilterNode>('f').receive({ payload: [cmd('SET', ['a', '1'], [0])], redisSync: meta });
+    getNode<NodeUnderTest>('f').receive({ payload: [cmd('SET', ['tmp:a', '1'], [0])], redisSync: meta });
+    getNode<NodeUnderTest>('f').receive({ payload: [cmd('SET', ['a', '1'], [0])], redisSync: meta });
     await waitFor(() => got.kept.length === 2, 5000, 'two batches');
     assert.deepEqual(got.kept[0].payload, []);
     assert.equal(got.dropped.length, 1);
@@ -97,7 +73,7 @@ describe('redis-op-filter node in a Node-RED runtime', function () {
   it('with one output, sends only the kept operations', async () => {
     await loadFlow(nodes(), flow({ includeDbs: '1', wires: [['kept']] }));
     const got = collect();
-    getNode<FilterNode>('f').receive({ payload: [cmd('SET', ['a', '1'], [0]), cmd('SET', ['b', '1'], [0], { db: 1 })] });
+    getNode<NodeUnderTest>('f').receive({ payload: [cmd('SET', ['a', '1'], [0]), cmd('SET', ['b', '1'], [0], { db: 1 })] });
     await waitFor(() => got.kept.length === 1, 5000, 'the batch');
     assert.deepEqual((got.kept[0].payload as Operation[]).map(show), ['1:SET b 1']);
   });
@@ -105,7 +81,7 @@ describe('redis-op-filter node in a Node-RED runtime', function () {
   it('stops at a flush under the "error" policy: red status, the error to Catch nodes, that batch and later ones not sent', async () => {
     await loadFlow(nodes(), flow({ flush: 'error' }));
     const got = collect();
-    const f = getNode<FilterNode>('f');
+    const f = getNode<NodeUnderTest>('f');
     f.receive({ payload: [cmd('SET', ['a', '1'], [0])] });
     f.receive({ payload: [cmd('SET', ['b', '1'], [0]), cmd('FLUSHALL', [], [], { offset: 4242, db: 2 })] });
     await waitFor(() => got.caught.length === 1, 5000, 'the caught error');
@@ -120,8 +96,8 @@ describe('redis-op-filter node in a Node-RED runtime', function () {
   it('refuses a bad configuration: each batch errors with the problems, and none is sent', async () => {
     await loadFlow(nodes(), flow({ excludeKeys: 're:(unclosed', remap: '0:3, 0:4' }));
     const got = collect();
-    getNode<FilterNode>('f').receive({ payload: [] });
-    getNode<FilterNode>('f').receive({ payload: 'not operations' });
+    getNode<NodeUnderTest>('f').receive({ payload: [] });
+    getNode<NodeUnderTest>('f').receive({ payload: 'not operations' });
     await waitFor(() => got.caught.length === 2, 5000, 'the caught errors');
     for (const m of got.caught) {
       assert.match(String(m.error?.message), /^Error: op filter configuration: remap: db 0 is mapped twice; excludeKeys\[0\]: Invalid regular expression/);
@@ -132,7 +108,7 @@ describe('redis-op-filter node in a Node-RED runtime', function () {
   it('errors on a message that carries no operations', async () => {
     await loadFlow(nodes(), flow({}));
     const got = collect();
-    getNode<FilterNode>('f').receive({ payload: 'start' });
+    getNode<NodeUnderTest>('f').receive({ payload: 'start' });
     await waitFor(() => got.caught.length === 1, 5000, 'the caught error');
     assert.equal(got.caught[0].error?.message, 'Error: msg.payload is not an array of operations');
   });

@@ -17,48 +17,31 @@ import {
   unloadFlow,
   waitFor,
   type FlowNode,
+  type HelperMessage,
   type NodeModule,
+  type NodeUnderTest,
+  received,
   statusesOf,
+  testFlow,
 } from './support/node-red';
 
-
-interface Msg {
-  topic?: string;
-  payload: unknown;
-  error?: { message: string };
-}
-interface HelperNode {
-  on(event: 'input', cb: (msg: Msg) => void): void;
-}
-interface PrecheckNode {
-  receive(msg: object): void;
-  status: (s: { fill?: string; text?: string }) => void;
-}
 
 const nodes = (): NodeModule[] => [builtNode('redis-endpoint'), builtNode('redis-precheck'), ...coreNodes('common/25-catch.js')];
 
 function flow(sourcePort: number, destinationPort: number, extra: Partial<FlowNode> = {}): FlowNode[] {
-  return [
-    { id: 'tab', type: 'tab' },
-    { id: 'src', type: 'redis-endpoint', mode: 'standalone', host: '127.0.0.1', port: String(sourcePort), connectTimeout: '2000' },
-    { id: 'dst', type: 'redis-endpoint', mode: 'standalone', host: '127.0.0.1', port: String(destinationPort), connectTimeout: '2000' },
-    { id: 'pre', type: 'redis-precheck', z: 'tab', source: 'src', destination: 'dst', wires: [['passed'], ['failed']], ...extra },
-    { id: 'passed', type: 'helper', z: 'tab' },
-    { id: 'failed', type: 'helper', z: 'tab' },
-    { id: 'catcher', type: 'catch', z: 'tab', scope: null, uncaught: false, wires: [['caught']] },
-    { id: 'caught', type: 'helper', z: 'tab' },
-  ];
+  return testFlow(
+    [
+      { id: 'src', type: 'redis-endpoint', mode: 'standalone', host: '127.0.0.1', port: String(sourcePort), connectTimeout: '2000' },
+      { id: 'dst', type: 'redis-endpoint', mode: 'standalone', host: '127.0.0.1', port: String(destinationPort), connectTimeout: '2000' },
+      { id: 'pre', type: 'redis-precheck', z: 'tab', source: 'src', destination: 'dst', wires: [['passed'], ['failed']], ...extra },
+    ],
+    ['passed', 'failed'],
+  );
 }
 
 /** What the outputs and Catch receive, and the node's status texts (fill:text). */
-function collect(): { passed: Msg[]; failed: Msg[]; caught: Msg[]; statuses: string[] } {
-  const out = { passed: [] as Msg[], failed: [] as Msg[], caught: [] as Msg[], statuses: [] as string[] };
-  getNode<HelperNode>('passed').on('input', (m) => out.passed.push(m));
-  getNode<HelperNode>('failed').on('input', (m) => out.failed.push(m));
-  getNode<HelperNode>('caught').on('input', (m) => out.caught.push(m));
-  out.statuses = statusesOf('pre');
-  return out;
-}
+const collect = (): { passed: HelperMessage[]; failed: HelperMessage[]; caught: HelperMessage[]; statuses: string[] } =>
+  ({ passed: received('passed'), failed: received('failed'), caught: received('caught'), statuses: statusesOf('pre') });
 
 describe('redis-precheck node in a Node-RED runtime', function () {
   this.timeout(60_000);
@@ -82,7 +65,7 @@ describe('redis-precheck node in a Node-RED runtime', function () {
     await source.command('SET', 'k', 'v');
     await loadFlow(nodes(), flow(source.port, destination.port));
     const got = collect();
-    getNode<PrecheckNode>('pre').receive({ topic: 'go', payload: 'start' });
+    getNode<NodeUnderTest>('pre').receive({ topic: 'go', payload: 'start' });
     await waitFor(() => got.passed.length === 1, 15_000, 'output 1');
     const msg = got.passed[0];
     assert.equal(msg.topic, 'go');
@@ -100,7 +83,7 @@ describe('redis-precheck node in a Node-RED runtime', function () {
     try {
       await loadFlow(nodes(), flow(source.port, destination.port, { requireEmpty: true }));
       const got = collect();
-      getNode<PrecheckNode>('pre').receive({ payload: 'start' });
+      getNode<NodeUnderTest>('pre').receive({ payload: 'start' });
       await waitFor(() => got.failed.length === 1, 15_000, 'output 2');
       const report = got.failed[0].payload as PrecheckReport;
       assert.equal(report.passed, false);
@@ -121,12 +104,12 @@ describe('redis-precheck node in a Node-RED runtime', function () {
     c.disconnect();
     await loadFlow(nodes(), flow(source.port, destination.port, { requireEmpty: true, databases: '0, 1' }));
     let got = collect();
-    getNode<PrecheckNode>('pre').receive({});
+    getNode<NodeUnderTest>('pre').receive({});
     await waitFor(() => got.passed.length === 1, 15_000, 'output 1 for dbs 0 and 1');
     await unloadFlow();
     await loadFlow(nodes(), flow(source.port, destination.port, { requireEmpty: true, databases: '2' }));
     got = collect();
-    getNode<PrecheckNode>('pre').receive({});
+    getNode<NodeUnderTest>('pre').receive({});
     await waitFor(() => got.failed.length === 1, 15_000, 'output 2 for db 2');
     assert.match((got.failed[0].payload as PrecheckReport).errors[0].message, /db2: 1 key/);
     assert.equal(got.statuses.at(-1), 'red:failed: 1 error');
@@ -138,7 +121,7 @@ describe('redis-precheck node in a Node-RED runtime', function () {
     try {
       await loadFlow(nodes(), flow(source.port, destination.port));
       const got = collect();
-      getNode<PrecheckNode>('pre').receive({});
+      getNode<NodeUnderTest>('pre').receive({});
       await waitFor(() => got.passed.length === 1, 15_000, 'output 1');
       assert.equal(got.statuses.at(-1), 'yellow:passed (1 warning)');
     } finally {
@@ -163,7 +146,7 @@ describe('redis-precheck node in a Node-RED runtime', function () {
   it('reports a fault of the node itself (no endpoint, bad dbs) with done(err), to Catch nodes', async () => {
     await loadFlow(nodes(), flow(source.port, destination.port, { destination: 'missing' }));
     let got = collect();
-    getNode<PrecheckNode>('pre').receive({ payload: 'x' });
+    getNode<NodeUnderTest>('pre').receive({ payload: 'x' });
     await waitFor(() => got.caught.length === 1, 10_000, 'a caught error');
     // Node-RED's done(err) hands Catch nodes err.toString()
     assert.equal(got.caught[0].error?.message, 'Error: no destination endpoint is configured');
@@ -173,7 +156,7 @@ describe('redis-precheck node in a Node-RED runtime', function () {
 
     await loadFlow(nodes(), flow(source.port, destination.port, { databases: 'zero' }));
     got = collect();
-    getNode<PrecheckNode>('pre').receive({});
+    getNode<NodeUnderTest>('pre').receive({});
     await waitFor(() => got.caught.length === 1, 10_000, 'a caught error');
     assert.match(String(got.caught[0].error?.message), /^Error: destination dbs: "zero" is not a db number/);
   });
@@ -184,7 +167,7 @@ describe('redis-precheck node in a Node-RED runtime', function () {
     await gone.stop();
     await loadFlow(nodes(), flow(source.port, port));
     const got = collect();
-    getNode<PrecheckNode>('pre').receive({});
+    getNode<NodeUnderTest>('pre').receive({});
     await waitFor(() => got.failed.length === 1, 15_000, 'output 2');
     const report = got.failed[0].payload as PrecheckReport;
     assert.deepEqual(report.errors.map((f) => f.id), ['connection']);

@@ -8,44 +8,26 @@ import type { CommandOp, Operation } from '../lib/ops/operation';
 import { encodeCommand } from '../lib/resp/encoder';
 import { startRedis, type RedisServer } from './harness';
 import { listRdbFixtures } from './support/fixtures';
-import { builtNode, coreNodes, getNode, loadFlow, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode, type NodeModule, statusesOf } from './support/node-red';
+import { builtNode, coreNodes, getNode, loadFlow, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode, type HelperMessage, type HelperNode, type NodeModule, type NodeUnderTest, received, statusesOf, testFlow } from './support/node-red';
 
-
-interface Msg {
-  topic?: string;
-  payload: unknown;
-  error?: { message: string };
-}
-interface HelperNode {
-  on(event: 'input', cb: (msg: Msg) => void): void;
-}
-interface SourceNode {
-  receive(msg: object): void;
-  status: (s: { fill?: string; text?: string }) => void;
-}
 
 const nodes = (): NodeModule[] => [builtNode('redis-endpoint'), builtNode('redis-replica-source'), ...coreNodes('common/25-catch.js')];
 
 function flow(port: number, spoolDir: string, extra: Partial<FlowNode> = {}): FlowNode[] {
-  return [
-    { id: 'tab', type: 'tab' },
-    { id: 'ep', type: 'redis-endpoint', mode: 'standalone', host: '127.0.0.1', port: String(port) },
-    { id: 'src', type: 'redis-replica-source', z: 'tab', endpoint: 'ep', spoolDir, batchLatencyMs: 5, wires: [['ops'], ['progress']], ...extra },
-    { id: 'ops', type: 'helper', z: 'tab' },
-    { id: 'progress', type: 'helper', z: 'tab' },
-    { id: 'catcher', type: 'catch', z: 'tab', scope: null, uncaught: false, wires: [['caught']] },
-    { id: 'caught', type: 'helper', z: 'tab' },
-  ];
+  return testFlow(
+    [
+      { id: 'ep', type: 'redis-endpoint', mode: 'standalone', host: '127.0.0.1', port: String(port) },
+      { id: 'src', type: 'redis-replica-source', z: 'tab', endpoint: 'ep', spoolDir, batchLatencyMs: 5, wires: [['ops'], ['progress']], ...extra },
+    ],
+    ['ops', 'progress'],
+  );
 }
 
-/** Collects what a helper node receives, and the source node's status texts. */
-function collect(): { ops: Operation[]; progress: Msg[]; caught: Msg[]; statuses: string[] } {
-  const out = { ops: [] as Operation[], progress: [] as Msg[], caught: [] as Msg[], statuses: [] as string[] };
-  getNode<HelperNode>('ops').on('input', (m) => out.ops.push(...(m.payload as Operation[])));
-  getNode<HelperNode>('progress').on('input', (m) => out.progress.push(m));
-  getNode<HelperNode>('caught').on('input', (m) => out.caught.push(m));
-  out.statuses = statusesOf('src');
-  return out;
+/** Collects what the helper nodes receive (the operations of every batch as one list), and the source node's status texts. */
+function collect(): { ops: Operation[]; progress: HelperMessage[]; caught: HelperMessage[]; statuses: string[] } {
+  const ops: Operation[] = [];
+  getNode<HelperNode>('ops').on('input', (m) => ops.push(...(m.payload as Operation[])));
+  return { ops, progress: received('progress'), caught: received('caught'), statuses: statusesOf('src') };
 }
 
 async function masterOffset(c: Redis): Promise<number> {
@@ -114,9 +96,9 @@ describe('redis-replica-source node in a Node-RED runtime', function () {
     const got = collect();
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(got.ops.length, 0, 'nothing before the start message');
-    getNode<SourceNode>('src').receive({ payload: { passed: true } });
+    getNode<NodeUnderTest>('src').receive({ payload: { passed: true } });
     await waitFor(() => got.ops.some((o) => o.kind === 'snapshot-end'), 10_000, 'the snapshot');
-    getNode<SourceNode>('src').receive({ payload: 'stop' });
+    getNode<NodeUnderTest>('src').receive({ payload: 'stop' });
     await waitFor(() => got.statuses[got.statuses.length - 1] === 'grey:stopped', 5000, 'the stopped status');
     const before = got.ops.length;
     await c.set('y', '2');

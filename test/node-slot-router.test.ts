@@ -10,7 +10,7 @@ import type { CommandOp, Operation } from '../lib/ops/operation';
 import { hashTagForSlot, partitionOf } from '../lib/cluster/slots';
 import { startRedis, type RedisServer } from './harness';
 import { assertSameKeyspace, keyspaceOf } from './support/compare';
-import { builtNode, coreNodes, editorDefinition, getNode, loadFlow, messages, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode, type NodeModule, statusesOf } from './support/node-red';
+import { builtNode, coreNodes, editorDefinition, getNode, loadFlow, messages, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode, type NodeModule, type NodeUnderTest, received, statusesOf, testFlow } from './support/node-red';
 import { fillAllTypes } from './support/workload';
 
 // The built node shares process-wide registries with the sinks (FlowControl, the part count):
@@ -25,17 +25,11 @@ function built(): { FlowControl: typeof FlowControlModule.FlowControl; acknowled
   /* eslint-enable @typescript-eslint/no-require-imports */
 }
 
+/** What the router sends on: a part of a batch. */
 interface Msg {
   payload: Operation[];
   redisSync: { source?: string; shard?: string; seq?: number; batch: string; partition: number; part: number; parts: number };
   error?: { message: string };
-}
-interface HelperNode {
-  on(event: 'input', cb: (msg: Msg) => void): void;
-}
-interface RouterNode {
-  receive(msg: object): void;
-  status: (s: { fill?: string; text?: string }) => void;
 }
 
 /** The node's own message text, as users see it. */
@@ -45,23 +39,15 @@ const nodes = (): NodeModule[] => [builtNode('redis-slot-router'), ...coreNodes(
 
 function flow(partitions: number | string): FlowNode[] {
   const outs = Array.from({ length: Math.max(1, Number(partitions) || 1) }, (_, i) => `out${i}`);
-  return [
-    { id: 'tab', type: 'tab' },
-    { id: 'router', type: 'redis-slot-router', z: 'tab', partitions, outputs: outs.length, wires: outs.map((o) => [o]) },
-    ...outs.map((id) => ({ id, type: 'helper', z: 'tab' })),
-    { id: 'catcher', type: 'catch', z: 'tab', scope: null, uncaught: false, wires: [['caught']] },
-    { id: 'caught', type: 'helper', z: 'tab' },
-  ];
+  return testFlow([{ id: 'router', type: 'redis-slot-router', z: 'tab', partitions, outputs: outs.length, wires: outs.map((o) => [o]) }], outs);
 }
 
 /** What each output received, in order, and the router's status texts. */
-function collect(partitions: number): { outputs: Msg[][]; caught: Msg[]; statuses: string[] } {
-  const got = { outputs: Array.from({ length: partitions }, () => [] as Msg[]), caught: [] as Msg[], statuses: [] as string[] };
-  got.outputs.forEach((list, i) => getNode<HelperNode>(`out${i}`).on('input', (m) => list.push(m)));
-  getNode<HelperNode>('caught').on('input', (m) => got.caught.push(m));
-  got.statuses = statusesOf('router');
-  return got;
-}
+const collect = (partitions: number): { outputs: Msg[][]; caught: Msg[]; statuses: string[] } => ({
+  outputs: Array.from({ length: partitions }, (_, i) => received<Msg>(`out${i}`)),
+  caught: received<Msg>('caught'),
+  statuses: statusesOf('router'),
+});
 
 let offset = 1000;
 function cmd(name: string, ...args: string[]): CommandOp {
@@ -88,7 +74,7 @@ describe('redis-slot-router node in a Node-RED runtime', function () {
     const b = key(7000, 'b');
     const a2 = key(100, 'a2');
     const batch1 = [cmd('SET', a, '1'), cmd('MSET', a2, 'x', b, 'y'), cmd('INCR', b), cmd('DEL', a, b), cmd('SET', a2, '2')];
-    const router = getNode<RouterNode>('router');
+    const router = getNode<NodeUnderTest>('router');
     router.receive({ topic: 'redis-sync/ops', payload: batch1, redisSync: { source: 'no-sink', shard: 'standalone', seq: 1 } });
     router.receive({ payload: [cmd('SET', b, '3')], redisSync: { source: 'no-sink', shard: 'standalone', seq: 2 } });
     await waitFor(() => got.outputs.every((o) => o.length === 2), 5000, 'two messages on every output');
@@ -113,7 +99,7 @@ describe('redis-slot-router node in a Node-RED runtime', function () {
     const flowControl = FlowControl.for('src');
     flowControl.attach('fake-sink');
     try {
-      const router = getNode<RouterNode>('router');
+      const router = getNode<NodeUnderTest>('router');
       const send = async (ops: Operation[]): Promise<number> => {
         const seq = await flowControl.acquire('standalone', null);
         router.receive({ payload: ops, redisSync: { source: 'src', shard: 'standalone', seq } });
@@ -159,7 +145,7 @@ describe('redis-slot-router node in a Node-RED runtime', function () {
   it('treats cross-slot commands and snapshot markers as barriers, and waits for nothing when no sink is attached', async () => {
     await loadFlow(nodes(), flow(2));
     const got = collect(2);
-    const router = getNode<RouterNode>('router');
+    const router = getNode<NodeUnderTest>('router');
     const begin: Operation = { kind: 'snapshot-begin', shard: 'standalone', replid: 'r', offset: 0 };
     const batches: Operation[][] = [[begin], [cmd('RENAME', key(100), key(16000))], [cmd('SET', key(16000), 'v')]];
     batches.forEach((payload, seq) => router.receive({ payload, redisSync: { source: 'nobody', shard: 'standalone', seq } }));
@@ -174,7 +160,7 @@ describe('redis-slot-router node in a Node-RED runtime', function () {
     const got = collect(2);
     const { FlowControl } = built();
     const flowControl = FlowControl.for('lonely');
-    const router = getNode<RouterNode>('router');
+    const router = getNode<NodeUnderTest>('router');
     const arrived: number[] = [];
     got.outputs[0].push = (...items: Msg[]): number => {
       arrived.push(Date.now());
@@ -198,7 +184,7 @@ describe('redis-slot-router node in a Node-RED runtime', function () {
     await loadFlow(nodes(), flow(1));
     const got = collect(1);
     const ops = [cmd('SET', key(5), '1'), cmd('FLUSHALL'), cmd('DEL', key(5), key(9000))];
-    getNode<RouterNode>('router').receive({ payload: ops, redisSync: { source: 'x', shard: 'standalone', seq: 4 } });
+    getNode<NodeUnderTest>('router').receive({ payload: ops, redisSync: { source: 'x', shard: 'standalone', seq: 4 } });
     await waitFor(() => got.outputs[0].length === 1, 3000, 'the batch');
     assert.deepEqual(names(got.outputs[0][0].payload), [`SET ${key(5)} 1`, 'FLUSHALL', `DEL ${key(5)}`, `DEL ${key(9000)}`]);
     assert.deepEqual({ ...got.outputs[0][0].redisSync, batch: undefined }, { source: 'x', shard: 'standalone', seq: 4, batch: undefined, partition: 0, part: 0, parts: 1 });
@@ -207,7 +193,7 @@ describe('redis-slot-router node in a Node-RED runtime', function () {
   it('reports a message that is not a batch to Catch nodes and keeps going', async () => {
     await loadFlow(nodes(), flow(2));
     const got = collect(2);
-    const router = getNode<RouterNode>('router');
+    const router = getNode<NodeUnderTest>('router');
     router.receive({ payload: 'hello' });
     await waitFor(() => got.caught.length === 1, 3000, 'the error');
     assert.equal(got.caught[0].error?.message, `Error: ${t('errors.notBatch')}`);
@@ -219,7 +205,7 @@ describe('redis-slot-router node in a Node-RED runtime', function () {
     await loadFlow(nodes(), flow(17));
     const got = collect(17);
     const text = t('errors.partitions', { max: 16 });
-    getNode<RouterNode>('router').receive({ payload: [] });
+    getNode<NodeUnderTest>('router').receive({ payload: [] });
     await waitFor(() => got.caught.length === 1, 3000, 'the error');
     assert.equal(got.caught[0].error?.message, `Error: ${text}`);
   });

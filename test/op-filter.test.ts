@@ -19,6 +19,7 @@ import type { CommandOp, KeyOp, Operation } from '../lib/ops/operation';
 import { buildDumpPayload } from '../lib/rdb/dump';
 import { ReplicaSource } from '../lib/replication/source';
 import { startRedis, type RedisServer } from './harness';
+import { until } from './support/wait';
 
 type Arg = string | Buffer;
 const buf = (a: Arg): Buffer => (Buffer.isBuffer(a) ? a : Buffer.from(a, 'latin1'));
@@ -571,16 +572,10 @@ describe('op filter on a live 7.0 replication stream', function () {
     const replica = new ReplicaSource({ endpoint: { mode: 'standalone', host: '127.0.0.1', port: source.port }, dir: join(dir, name), batchLatencyMs: 5, onBatch: async (b) => void ops.push(...b) });
     await replica.start();
     try {
-      const until = async (done: () => boolean): Promise<void> => {
-        for (let i = 0; !done(); i++) {
-          if (i > 400) throw new Error('the replication stream did not arrive');
-          await new Promise((r) => setTimeout(r, 25));
-        }
-      };
-      await until(() => ops.some((o) => o.kind === 'snapshot-end'));
+      await until(() => ops.some((o) => o.kind === 'snapshot-end'), 'the snapshot', 10_000);
       await workload(c);
       await c.set('end-marker', '1');
-      await until(() => ops.some((o) => o.kind === 'command' && o.args[0]?.toString() === 'end-marker'));
+      await until(() => ops.some((o) => o.kind === 'command' && o.args[0]?.toString() === 'end-marker'), 'the end marker in the stream', 10_000);
     } finally {
       await replica.stop();
     }

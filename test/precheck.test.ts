@@ -3,13 +3,8 @@
  * passes, and the pure parts (version and module rules, ACL rule evaluation) on their own.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import type { EndpointConfig } from '../lib/endpoint';
 import {
   aclAllows,
@@ -24,8 +19,8 @@ import {
   type PrecheckReport,
 } from '../lib/precheck';
 import { HOST, startCluster, startRedis, type RedisCluster, type RedisServer } from './harness';
-
-const execFileAsync = promisify(execFile);
+import { freePort } from './support/net';
+import { makeTestCertificates, type TestCertificates } from './support/tls';
 
 const endpoint = (port: number, extra: Partial<EndpointConfig> = {}): EndpointConfig =>
   ({ mode: 'standalone', host: HOST, port, connectTimeoutMs: 2000, ...extra }) as EndpointConfig;
@@ -43,14 +38,6 @@ function only(r: PrecheckReport, id: string, severity: Finding['severity']): Fin
   const found = byId(r, id).filter((f) => f.severity === severity);
   assert.equal(found.length, 1, `one ${severity} ${id}, in:\n${show(r)}`);
   return found[0];
-}
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer().listen(0, HOST);
-  await once(probe, 'listening');
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 const USERS = [
@@ -350,37 +337,22 @@ describe('precheck against real servers', function () {
   });
 
   describe('TLS', () => {
-    let certDir: string;
+    let certs: TestCertificates;
     let ca: string;
     let tlsOnly: RedisServer;
     let tlsOnlyPort: number;
 
     before(async () => {
-      certDir = mkdtempSync(path.join(tmpdir(), 'precheck-tls-'));
-      const ssl = (...args: string[]) => execFileAsync('openssl', args, { cwd: certDir });
-      const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-      await ssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=precheck test CA');
-      writeFileSync(path.join(certDir, 'node.ext'), 'subjectAltName=DNS:redis.test\nextendedKeyUsage=serverAuth,clientAuth\n');
-      await ssl('req', ...ec, '-keyout', 'node.key', '-out', 'node.csr', '-subj', '/CN=node');
-      await ssl('x509', '-req', '-in', 'node.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'node.crt', '-days', '2', '-extfile', 'node.ext');
-      ca = readFileSync(path.join(certDir, 'ca.crt'), 'utf8');
+      certs = await makeTestCertificates();
+      ca = certs.pem.ca;
       tlsOnlyPort = await freePort();
-      tlsOnly = await startRedis({
-        config: {
-          'tls-port': String(tlsOnlyPort),
-          'tls-cert-file': path.join(certDir, 'node.crt'),
-          'tls-key-file': path.join(certDir, 'node.key'),
-          'tls-ca-cert-file': path.join(certDir, 'ca.crt'),
-          'tls-auth-clients': 'no',
-        },
-        stopTimeoutMs: 300,
-      });
+      tlsOnly = await startRedis({ config: certs.serverConfig(tlsOnlyPort, 'no'), stopTimeoutMs: 300 });
       // TLS only from now on (the harness needed the plain port to start it).
       assert.equal(await tlsOnly.command('CONFIG', 'SET', 'port', '0'), 'OK');
     });
     after(async () => {
       await tlsOnly?.stop();
-      rmSync(certDir, { recursive: true, force: true });
+      certs?.remove();
     });
 
     const tls = (port: number, extra: Partial<NonNullable<EndpointConfig['tls']>> = {}): EndpointConfig =>

@@ -16,6 +16,7 @@ import { decodeZiplist } from '../lib/rdb/ziplist';
 import { decodeZipmap } from '../lib/rdb/zipmap';
 import { startRedis, type RedisServer } from './harness';
 import { FIXTURES_DIR } from './support/fixtures';
+import { prng } from './support/random';
 
 const BASE = 1000; // a non-zero stream offset, so that errors must add it
 const INT64_MIN = -(2n ** 63n);
@@ -25,17 +26,11 @@ const FIXTURES = FIXTURES_DIR;
 // ---------------------------------------------------------------------------------------
 // helpers
 
-/** Deterministic bytes (mulberry32), so that a failure reproduces. */
+/** Deterministic bytes (the low byte of each prng number), so that a failure reproduces. */
 function pseudoRandom(n: number, seed: number): Buffer {
+  const random = prng(seed);
   const out = Buffer.alloc(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (t ^ (t >>> 14)) & 0xff;
-  }
+  for (let i = 0; i < n; i++) out[i] = (random() * 4294967296) & 0xff;
   return out;
 }
 

@@ -5,13 +5,11 @@
  * timeout against a fault-injecting fake master.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import calculateSlot from 'cluster-key-slot';
 import Redis from 'ioredis';
 import type { EndpointConfig } from '../lib/endpoint';
@@ -24,26 +22,11 @@ import { ReplicaSession } from '../lib/replication/session';
 import { ReplicaSource, type ReplicaSourceOptions } from '../lib/replication/source';
 import { RespParser } from '../lib/resp/parser';
 import { HOST, startCluster, startRedis, type RedisCluster, type RedisServer } from './harness';
-
-const execFileAsync = promisify(execFile);
-
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { freePort } from './support/net';
+import { makeTestCertificates, type TestCertificates } from './support/tls';
+import { until } from './support/wait';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer().listen(0, HOST);
-  await once(probe, 'listening');
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 const keyNames = (ops: Operation[]): string[] =>
   ops.filter((o): o is KeyOp => o.kind === 'key').map((k) => k.key.toString()).sort();
@@ -103,8 +86,8 @@ describe('replica source options against real servers', function () {
   this.timeout(60_000);
 
   describe('TLS', () => {
-    let certDir: string;
-    let pem: { ca: string; cert: string; key: string };
+    let certs: TestCertificates;
+    let pem: TestCertificates['pem'];
     /** TLS only: its plain port is closed once started (the harness needs it for startup). */
     let tlsOnly: RedisServer;
     let tlsOnlyPort: number;
@@ -119,23 +102,9 @@ describe('replica source options against real servers', function () {
     // A private CA and one certificate for the DNS name redis.test (so the name check runs
     // against 127.0.0.1), usable by servers and clients alike, all made with openssl.
     before(async () => {
-      certDir = mkdtempSync(path.join(tmpdir(), 'redis-sync-tls-'));
-      const ssl = (...args: string[]) => execFileAsync('openssl', args, { cwd: certDir });
-      const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-      await ssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=redis-sync test CA');
-      writeFileSync(path.join(certDir, 'node.ext'), 'subjectAltName=DNS:redis.test\nextendedKeyUsage=serverAuth,clientAuth\n');
-      await ssl('req', ...ec, '-keyout', 'node.key', '-out', 'node.csr', '-subj', '/CN=node');
-      await ssl('x509', '-req', '-in', 'node.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial',
-        '-out', 'node.crt', '-days', '2', '-extfile', 'node.ext');
-      const read = (f: string) => readFileSync(path.join(certDir, f), 'utf8');
-      pem = { ca: read('ca.crt'), cert: read('node.crt'), key: read('node.key') };
-      const tlsConfig = (port: number, authClients: string) => ({
-        'tls-port': String(port),
-        'tls-cert-file': path.join(certDir, 'node.crt'),
-        'tls-key-file': path.join(certDir, 'node.key'),
-        'tls-ca-cert-file': path.join(certDir, 'ca.crt'),
-        'tls-auth-clients': authClients,
-      });
+      certs = await makeTestCertificates();
+      pem = certs.pem;
+      const tlsConfig = certs.serverConfig;
       [tlsOnlyPort, masterTls, replicaTls] = [await freePort(), await freePort(), await freePort()];
       // With its plain port gone, the harness's SHUTDOWN cannot reach it: SIGKILL soon instead.
       [tlsOnly, plain, master] = await Promise.all([
@@ -155,7 +124,7 @@ describe('replica source options against real servers', function () {
     after(async () => {
       tlsClient?.disconnect();
       await Promise.all([tlsOnly?.stop(), plain?.stop(), replica?.stop(), master?.stop()]);
-      rmSync(certDir, { recursive: true, force: true });
+      certs?.remove();
     });
 
     const tlsEndpoint = (port: number, tls: Partial<NonNullable<EndpointConfig['tls']>> = {}): EndpointConfig => ({

@@ -5,14 +5,7 @@ import { join } from 'node:path';
 import type { CommandOp, KeyOp, Operation } from '../lib/ops/operation';
 import { ReplicaSource } from '../lib/replication/source';
 import { startCluster, type RedisCluster } from './harness';
-
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { until } from './support/wait';
 
 describe('replica source on a 3-master cluster with replicas', function () {
   this.timeout(180_000);
@@ -40,7 +33,7 @@ describe('replica source on a 3-master cluster with replicas', function () {
       },
     });
     await source.start();
-    await until(() => ops.filter((o) => o.kind === 'snapshot-end').length === 3, 'three snapshots');
+    await until(() => ops.filter((o) => o.kind === 'snapshot-end').length === 3, 'three snapshots', 30_000);
     const keys = ops.filter((o): o is KeyOp => o.kind === 'key').map((k) => k.key.toString());
     assert.equal(keys.length, 300, 'every key once');
     assert.equal(new Set(keys).size, 300);

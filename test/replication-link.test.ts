@@ -5,6 +5,7 @@ import { ReplicationDecoder } from '../lib/replication/decoder';
 import { ReplicationError } from '../lib/replication/errors';
 import { ReplicaLink, type ReplPosition } from '../lib/replication/link';
 import { startRedis, type RedisServer } from './harness';
+import { until } from './support/wait';
 
 /** A link feeding a decoder directly (no spool): the ops arrive in `ops`. */
 function linkTo(server: RedisServer, decoder: ReplicationDecoder, ops: Operation[], position: ReplPosition | null, extra: Partial<ConstructorParameters<typeof ReplicaLink>[0]> = {}): ReplicaLink {
@@ -17,14 +18,6 @@ function linkTo(server: RedisServer, decoder: ReplicationDecoder, ops: Operation
     },
     ...extra,
   });
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 async function masterOffset(c: Redis): Promise<number> {

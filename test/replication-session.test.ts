@@ -7,14 +7,7 @@ import type { CommandOp, KeyOp, Operation } from '../lib/ops/operation';
 import { FilePositionStore } from '../lib/replication/position';
 import { ReplicaSession, type ReplicaSessionOptions } from '../lib/replication/session';
 import { startRedis, type RedisServer } from './harness';
-
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { until } from './support/wait';
 
 async function masterOffset(c: Redis): Promise<number> {
   return Number(/master_repl_offset:(\d+)/.exec(await c.info('replication'))?.[1]);

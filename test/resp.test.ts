@@ -22,6 +22,8 @@ import {
   type RespProtocolErrorCode,
   type RespValue,
 } from '../lib/resp';
+import { freePort } from './support/net';
+import { prng } from './support/random';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 
@@ -57,18 +59,6 @@ function byteByByte(bytes: Buffer): Buffer[] {
   const chunks: Buffer[] = [];
   for (let i = 0; i < bytes.length; i++) chunks.push(bytes.subarray(i, i + 1));
   return chunks;
-}
-
-/** Deterministic PRNG (mulberry32) so a failing chunking can be reproduced. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function randomChunks(bytes: Buffer, random: () => number, maxChunk: number): Buffer[] {
@@ -654,17 +644,6 @@ describe('lib/resp against a real redis-server', function () {
   const parser = new RespParser({ keepAttributes: true });
   const waiting: Array<(v: RespValue) => void> = [];
   const pushes: RespValue[] = [];
-
-  function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const probe = net.createServer();
-      probe.once('error', reject);
-      probe.listen(0, '127.0.0.1', () => {
-        const address = probe.address();
-        probe.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-      });
-    });
-  }
 
   async function connect(port: number): Promise<net.Socket> {
     const deadline = Date.now() + 10000;

@@ -5,22 +5,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { Spool, SpoolError, SpoolFullError, SpoolRecord, type SpoolEntry, type SpoolOptions } from '../lib/replication/spool';
+import { prng } from './support/random';
 
 const MiB = 1024 * 1024;
 const MAGIC = Buffer.from('RSSPOOL\x01', 'latin1');
 const HEADER = 9;
-
-/** mulberry32: a seeded PRNG, so that a failure replays identically. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const POOL = (() => {
   const rnd = prng(7);

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import Redis from 'ioredis';
 import { startCluster, startRedis, type RedisCluster, type RedisServer } from './harness';
+import { waitFor } from './support/wait';
 import {
   diffShards,
   discoverTopology,
@@ -43,16 +44,6 @@ async function deadPort(): Promise<number> {
   const { port } = server.address() as net.AddressInfo;
   await new Promise((resolve) => server.close(resolve));
   return port;
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 /** Shards as every parser can tell them: without shard ids and health. */
@@ -216,10 +207,10 @@ describe('topology', () => {
     it('lists its replicas, which pickNode takes once online', async () => {
       await replica.command('REPLICAOF', master.host, master.port);
       const seeds = [{ host: master.host, port: master.port }];
-      const [s] = await until('the replica online', 10_000, async () => {
+      const [s] = await waitFor(async () => {
         const { shards } = await discoverTopology(connect, seeds);
         return shards[0].replicas[0]?.health === 'online' ? shards : undefined;
-      });
+      }, 10_000, 'the replica online');
       assert.deepEqual(s.replicas, [
         { id: `${replica.host}:${replica.port}`, host: replica.host, port: replica.port, health: 'online' },
       ]);
@@ -240,11 +231,11 @@ describe('topology', () => {
       const writer = cluster.client();
       await Promise.all(Array.from({ length: 100 }, (_, i) => writer.set(`key:${i}`, i)));
       // Each node learns the others' offsets by gossip: wait until all of them know.
-      const views = await until('every replica online in every view', 15_000, async () => {
+      const views = await waitFor(async () => {
         const all = await Promise.all(seeds.map((seed) => discoverTopology(connect, [seed])));
         const online = all.every((t) => t.shards.every((s) => s.replicas.length === 1 && s.replicas[0].health === 'online'));
         return online ? all : undefined;
-      });
+      }, 15_000, 'every replica online in every view');
       topology = views[0];
     });
     after(() => cluster?.stop());
@@ -307,9 +298,7 @@ describe('topology', () => {
         const replica = cluster.nodes.find((n) => n.port === target.replicas[0].port) as RedisServer;
         await cluster.failover(replica);
         const started = Date.now();
-        const diff = await until('the failover reported', 5000, async () =>
-          changes.find((d) => d.masterChanged.length > 0),
-        );
+        const diff = await waitFor(() => changes.find((d) => d.masterChanged.length > 0), 5000, 'the failover reported');
         assert.ok(Date.now() - started < 5000);
         assert.equal(diff.masterChanged.length, 1);
         const change = diff.masterChanged[0];
@@ -347,7 +336,7 @@ describe('topology', () => {
       const count = opened.length;
       await sleep(300);
       assert.equal(opened.length, count, 'no connection after stop()');
-      await until('every connection closed', 2000, async () => (opened.every((c) => c.status === 'end') ? true : undefined));
+      await waitFor(() => opened.every((c) => c.status === 'end'), 2000, 'every connection closed');
       await assert.rejects(watcher.refresh(), /stopped/);
     });
 

@@ -3,13 +3,12 @@
  * browser) driven by playwright-core, against a real Node-RED process that has this package
  * installed in its user directory.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import type { FlowNode } from './node-red';
+import { NodeRedProcess } from './node-red-process';
 
 const ROOT = resolve(__dirname, '..', '..');
 export const CHROMIUM = '/usr/bin/chromium';
@@ -34,81 +33,13 @@ export async function launchChromium(): Promise<Browser> {
   });
 }
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-/** The Node-RED the tests run: the devDependency, or the one REDIS_SYNC_NODE_RED names (its package folder). */
-function redJs(): string {
-  const dir = process.env.REDIS_SYNC_NODE_RED ?? join(require.resolve('node-red/package.json'), '..');
-  return join(dir, 'red.js');
-}
-
 /** A real Node-RED process with its editor, this package installed in its user directory by symlink. */
-export class EditorNodeRed {
-  private child: ChildProcess | null = null;
-  log = '';
-  port = 0;
-
-  constructor(readonly userDir: string) {}
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}/`;
-  }
-
-  async start(flow: FlowNode[] = []): Promise<void> {
-    mkdirSync(join(this.userDir, 'node_modules'), { recursive: true });
-    const link = join(this.userDir, 'node_modules', 'node-red-contrib-redis-sync');
-    if (!existsSync(link)) symlinkSync(ROOT, link, 'dir');
-    this.port = await freePort();
-    writeFileSync(join(this.userDir, 'flows.json'), JSON.stringify(flow));
-    const settings = {
-      uiHost: '127.0.0.1',
-      uiPort: this.port,
-      flowFile: 'flows.json',
-      credentialSecret: false,
-      // no consent prompt, no welcome tour over the workspace
-      telemetry: { enabled: false, updateNotification: false },
-      editorTheme: { tours: false },
-      logging: { console: { level: 'info', metrics: false, audit: false } },
-    };
-    writeFileSync(join(this.userDir, 'settings.js'), `module.exports = ${JSON.stringify(settings)};`);
-    const child = spawn(process.execPath, [redJs(), '--userDir', this.userDir, '--settings', join(this.userDir, 'settings.js')], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child = child;
-    running.add(child);
-    child.once('exit', () => running.delete(child));
-    child.stdout?.on('data', (d: Buffer) => (this.log += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
-    const deadline = Date.now() + 30_000;
-    while (!/Started flows/.test(this.log)) {
-      if (child.exitCode !== null) throw new Error(`Node-RED exited with ${child.exitCode}:\n${this.log.slice(-3000)}`);
-      if (Date.now() > deadline) throw new Error(`Node-RED did not start:\n${this.log.slice(-3000)}`);
-      await sleep(50);
-    }
-  }
-
-  async stop(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-    this.child = null;
+export class EditorNodeRed extends NodeRedProcess {
+  constructor(userDir: string) {
+    // no consent prompt, no welcome tour over the workspace
+    super(userDir, [], { telemetry: { enabled: false, updateNotification: false }, editorTheme: { tours: false } });
   }
 }
-
-const running = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of running) c.kill('SIGKILL');
-});
 
 // ---------------------------------------------------------------- the editor
 
@@ -226,6 +157,19 @@ export async function showTab(page: Page, label: string): Promise<void> {
 export async function deploy(page: Page): Promise<void> {
   await page.locator('#red-ui-header-button-deploy').click();
   await page.locator('.red-ui-notification', { hasText: 'Successfully deployed' }).first().waitFor({ timeout: 20_000 });
+}
+
+/**
+ * Types `bad` into the dialog field `id` (in `tray`) and waits for the editor to mark it
+ * invalid, then `good` and waits for the mark to go: the field's validate at work.
+ */
+export async function checkValidation(tray: Locator, id: string, bad: string, good: string): Promise<void> {
+  const field = tray.locator(`#${id}`);
+  for (const [value, mark] of [[bad, '.input-error'], [good, ':not(.input-error)']]) {
+    await field.fill(value);
+    await field.dispatchEvent('change');
+    await tray.locator(`#${id}${mark}`).waitFor();
+  }
 }
 
 // ---------------------------------------------------------------- the package's own files

@@ -1,50 +1,51 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { join, resolve } from 'node:path';
 import type { FlowNode } from './node-red';
+import { freePort } from './net';
 import { nodeRedPackageDir } from './node-red-runtime';
 
 const ROOT = resolve(__dirname, '..', '..');
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
 /**
  * A real Node-RED process running the built nodes (dist/nodes) with a given flow: what a
- * user runs, and what a test can kill -9 in the middle of a sync.
+ * user runs, and what a test can kill -9 in the middle of a sync. `settings` go into its
+ * settings.js besides what every run needs.
  */
 export class NodeRedProcess {
   private child: ChildProcess | null = null;
   /** Output of the current process; `history` keeps that of earlier ones. */
   log = '';
   history = '';
+  /** The port of its editor and admin API (a new one at each start). */
+  port = 0;
 
   constructor(
     readonly userDir: string,
-    private readonly flow: FlowNode[],
+    private readonly flow: FlowNode[] = [],
+    private readonly settings: Record<string, unknown> = {},
   ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/`;
+  }
 
   async start(): Promise<void> {
     // installed as a user installs it: the package in the user directory's node_modules
     mkdirSync(join(this.userDir, 'node_modules'), { recursive: true });
     const link = join(this.userDir, 'node_modules', 'node-red-contrib-redis-sync');
     if (!existsSync(link)) symlinkSync(ROOT, link, 'dir');
-    const port = await freePort();
+    this.port = await freePort();
     writeFileSync(join(this.userDir, 'flows.json'), JSON.stringify(this.flow));
     writeFileSync(
       join(this.userDir, 'settings.js'),
       `module.exports = ${JSON.stringify({
         uiHost: '127.0.0.1',
-        uiPort: port,
+        uiPort: this.port,
         flowFile: 'flows.json',
         credentialSecret: false,
         logging: { console: { level: 'info', metrics: false, audit: false } },
+        ...this.settings,
       })};`,
     );
     this.history += this.log;

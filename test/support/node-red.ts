@@ -6,12 +6,18 @@
  *   before(startNodeRed); after(stopNodeRed); afterEach(unloadFlow);
  *   await loadFlow([builtNode('redis-endpoint')], [{ id: 'e1', type: 'redis-endpoint', ... }], { e1: { password: 'x' } });
  *
+ * A node under test with its outputs wired to helper nodes and a Catch node for its errors:
+ *
+ *   await loadFlow([builtNode('redis-op-filter'), ...coreNodes('common/25-catch.js')],
+ *     testFlow([{ id: 'f', type: 'redis-op-filter', z: 'tab', wires: [['kept']] }], ['kept']));
+ *   const kept = received('kept'), caught = received('caught');
+ *   getNode<NodeUnderTest>('f').receive({ payload: [...] });
+ *
  * editorDefinition(type) runs the editor half (the .html's registerType) outside a browser, so
  * its validators and label can be tested too.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import vm from 'node:vm';
 import { nodeRedMajor, nodeRedPackageDir } from './node-red-runtime';
 
@@ -108,31 +114,8 @@ export function builtNode(type: string): NodeModule {
   return (RED) => mod(Object.create(RED, { _: { value: translate } }) as NodeApiStub);
 }
 
-/**
- * Polls until predicate returns a truthy value and resolves with it; rejects after timeoutMs
- * naming `what`, with the last error the predicate threw, if any.
- */
-export async function waitFor<T>(
-  predicate: () => T | Promise<T>,
-  timeoutMs = 5000,
-  what = 'the condition',
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await predicate();
-      if (value) return value as NonNullable<T>;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      const cause = lastError === undefined ? '' : ` (last error: ${(lastError as Error).message})`;
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${cause}`);
-    }
-    await sleep(20);
-  }
-}
+// The node tests' waitFor lives with the other waiting helpers.
+export { waitFor } from './wait';
 
 export type Translate = (key: string, substitutions?: Record<string, unknown>) => string;
 
@@ -221,6 +204,47 @@ export function coreNodes(...files: string[]): NodeModule[] {
   if (nodeRedMajor() >= 5) files = files.filter((f) => !BUILT_IN_FROM_5.has(f));
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the core nodes of the runtime under test
   return files.map((f) => require(path.join(nodeRedPackageDir(), '..', '@node-red', 'nodes', 'core', f)) as NodeModule);
+}
+
+/** A message as a helper node of a test flow receives it (one from a Catch node has `error`). */
+export interface HelperMessage {
+  topic?: string;
+  payload: unknown;
+  redisSync?: Record<string, unknown>;
+  error?: { message: string };
+}
+
+/** The node under test as a test drives it: receive() hands it a message, as a wire would. */
+export interface NodeUnderTest {
+  receive(msg: object): void;
+  status: (s: { fill?: string; text?: string }) => void;
+}
+
+/**
+ * A flow on the tab "tab": `nodes`, a helper node for each id in `helpers` (wire the outputs
+ * under test to them), and a Catch node for the whole tab that sends to the helper "caught"
+ * (load it with coreNodes('common/25-catch.js')).
+ */
+export function testFlow(nodes: FlowNode[], helpers: string[]): FlowNode[] {
+  return [
+    { id: 'tab', type: 'tab' },
+    ...nodes,
+    ...helpers.map((id) => ({ id, type: 'helper', z: 'tab' })),
+    { id: 'catcher', type: 'catch', z: 'tab', scope: null, uncaught: false, wires: [['caught']] },
+    { id: 'caught', type: 'helper', z: 'tab' },
+  ];
+}
+
+/** A helper node of the running flow: it calls its input listeners with each message. */
+export interface HelperNode<M = HelperMessage> {
+  on(event: 'input', cb: (msg: M) => void): void;
+}
+
+/** Every message the helper node `id` of the running flow receives from now on, in order. */
+export function received<M = HelperMessage>(id: string): M[] {
+  const messages: M[] = [];
+  getNode<HelperNode<M>>(id).on('input', (m) => messages.push(m));
+  return messages;
 }
 
 /** Records every status a node of the running flow sets, as "fill:text", while still setting it. */
