@@ -51,8 +51,12 @@ const FULL_SLOTS = 16384;
 
 /** Replies of a cluster whose slots move or are moving (resharding, failover): reload the slot map and try again. */
 const REDIRECTS = new Set(['MOVED', 'ASK', 'TRYAGAIN', 'CLUSTERDOWN', 'READONLY', 'LOADING']);
-/** Tries of one command through redirections (about 9 s with the backoff of followRedirect). */
-const REDIRECT_TRIES = 50;
+/**
+ * Tries of one command or group through redirections: about 60 s with the backoff of
+ * followRedirect, for a slot whose keys are still migrating (ASK until the slot map changes)
+ * or a failover that takes the cluster's node timeout and an election.
+ */
+const REDIRECT_TRIES = 310;
 
 /**
  * Batches of assignments may be written while earlier batches wait for their replies (see
@@ -369,7 +373,7 @@ export class DestinationWriter {
 
   private async applySegment(ops: Operation[], ctx: BatchContext): Promise<void> {
     if (ops.length === 0) return;
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 1; ; attempt++) {
       await this.checkpoints.prepare(ctx.source, ops[0].shard);
       const groups = this.group(ops, ctx);
       const touched = new Set<NodeConnection>();
@@ -379,12 +383,10 @@ export class DestinationWriter {
       }
       const redirected = await this.collect([...touched]);
       if (!redirected) return;
-      if (attempt >= 5) throw new SinkError('MOVED', `the destination keeps redirecting after ${attempt} slot map refreshes`);
-      this.stats.redirects++;
-      await this.refreshSlots();
+      if (attempt >= REDIRECT_TRIES) throw new SinkError('MOVED', `the destination still redirects after ${attempt} slot map refreshes (about a minute)`);
       // re-apply what did not land: already applied guarded groups are skipped by their checkpoint,
       // unguarded ones are assignments and may run twice
-      await new Promise((r) => setTimeout(r, 20 * attempt));
+      await this.followRedirect(attempt);
     }
   }
 

@@ -8,8 +8,8 @@
  * SLOT_CROSS command, snapshot-begin or snapshot-end — is a barrier: it must come after
  * everything before it on every partition and before everything after it. A batch holding
  * one is therefore sent only once every batch sent before is applied, all of it on the first
- * output (the others get an empty message), and the next batch of that source waits until it
- * is applied. Batches without barriers are only split by slot and flow on at once. With one
+ * output (the others get its snapshot-begin, if any, or an empty message), and the next batch
+ * of that source waits until it is applied. Batches without barriers are only split by slot and flow on at once. With one
  * partition there is nothing to order and nothing waits.
  *
  * How the waiting works: a source acquires a place in its flow-control window
@@ -167,6 +167,10 @@ export = function register(RED: NodeRedApi): void {
       const ordered = barrier && source !== undefined;
       if (barrier) {
         parts[0] = ops;
+        // every sink must learn that a full sync begins: each keeps the applied offsets of its
+        // slots, which belong to the sync before and must not be compared with the new one's
+        const begins = ops.filter((op) => op.kind === 'snapshot-begin');
+        for (let i = 1; i < n; i++) parts[i] = begins;
         if (ordered) await settled(source);
       } else {
         for (const op of ops) parts[n === 1 ? 0 : partitionOf(slotOfOp(op), n)].push(op);
