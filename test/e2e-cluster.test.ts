@@ -377,10 +377,9 @@ describe('end to end in Node-RED: cluster sources and destinations under live wr
     await bulk(c, 'b:');
     const writers = [src.client(), src.client()];
     const load = startLoad(2, (w, r) => liveRound(writers[w], `live${w}:`, r, false));
-    // Known race (rarely seen here): batches a source sends before any sink has taken its first
-    // message are not counted by FlowControl, so the router's barrier wait does not cover them and
-    // sink B can apply stream commands before sink A applied the snapshot batches (a key the stream
-    // deleted comes back, XADD "ID equal or smaller"). Delaying the sinks' first message shows it.
+    // Sink B must not apply stream commands before sink A applied the snapshot batches (a key the
+    // stream deleted would come back, XADD "ID equal or smaller"): the router holds its barriers
+    // until FlowControl, which counts batches from the source's first, says all are applied.
     const shape: Shape = {
       first: 'router',
       nodes: [{ id: 'router', type: 'redis-slot-router', z: 'tab', partitions: 2, outputs: 2, wires: [['sinkA'], ['sinkB']] }, sinkNode('sinkA'), sinkNode('sinkB')],

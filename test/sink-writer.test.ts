@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startCluster, startRedis, type RedisCluster, type RedisServer } from './harness';
 import { slotOf } from '../lib/cluster/slots';
-import type { CommandOp } from '../lib/ops/operation';
+import type { CommandOp, Operation } from '../lib/ops/operation';
 import { encodeCommands } from '../lib/resp/encoder';
 import { DestinationWriter } from '../lib/sink/writer';
 
@@ -143,3 +143,60 @@ describe('lib/sink DestinationWriter: a slot moves under batches in flight', fun
     }
   });
 });
+
+describe('lib/sink DestinationWriter: a cluster source shard synced again under "precheck and intercept"', function () {
+  this.timeout(60_000);
+  const SHARD = 'slots:0-5460';
+  const inShard = (prefix: string): string => {
+    for (let i = 0; ; i++) if (slotOf(`${prefix}${i}`) <= 5460) return `${prefix}${i}`;
+  };
+  const outside = (prefix: string): string => {
+    for (let i = 0; ; i++) if (slotOf(`${prefix}${i}`) > 5460) return `${prefix}${i}`;
+  };
+  const begin = (epoch: string): Operation => ({ kind: 'snapshot-begin', shard: SHARD, replid: epoch, offset: 0 });
+  const set = (key: string): CommandOp => ({ ...command('SET', key, 'v'), shard: SHARD });
+  let server: RedisServer;
+
+  beforeEach(async () => {
+    server = await startRedis();
+  });
+  afterEach(async () => {
+    await server.stop();
+  });
+
+  async function writer(): Promise<DestinationWriter> {
+    const w = new DestinationWriter({ endpoint: { mode: 'standalone', host: server.host, port: server.port }, conflict: 'intercept' });
+    await w.connect();
+    return w;
+  }
+
+  it("removes the shard's earlier keys by slot when its keys kept their names", async () => {
+    const own = inShard('own:');
+    const w1 = await writer();
+    await w1.apply([begin('first'), set(own)], SOURCE);
+    w1.close();
+    await server.command('SET', outside('other:'), 'another shard wrote it');
+    const w2 = await writer();
+    await w2.apply([begin('second')], SOURCE);
+    w2.close();
+    assert.equal(await server.command('EXISTS', own), 0, 'the earlier sync of the shard left its key');
+    assert.equal(await server.command('EXISTS', outside('other:')), 1, "another shard's key was removed");
+  });
+
+  it('refuses to guess when its keys were renamed on the way, and says what to do', async () => {
+    const renamed = outside('renamed:');
+    const w1 = await writer();
+    await w1.apply([begin('first'), set(inShard('own:')), set(renamed)], SOURCE);
+    w1.close();
+    const w2 = await writer();
+    await assert.rejects(w2.apply([begin('second')], SOURCE), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'NOT_EMPTY');
+      assert.match(err.message, /slots:0-5460 needs a new full sync.*other names.*empty the destination/);
+      return true;
+    });
+    w2.close();
+    // nothing was removed: another shard's keys may be among them
+    assert.equal(await server.command('EXISTS', renamed), 1);
+  });
+});
+

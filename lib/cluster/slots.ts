@@ -110,3 +110,24 @@ export function hashTagForSlot(slot: number): string {
   tags ??= buildTags();
   return tags[slot];
 }
+
+const shardTables = new Map<string, Uint8Array>();
+
+/**
+ * The slots a cluster source's shard owns, from its name (`slots:0-5460,6000`, see shardKey
+ * in lib/replication/source.ts), as a table of 0/1 per slot; null for a standalone source.
+ */
+export function slotsOfShard(shard: string): Uint8Array | null {
+  if (!shard.startsWith('slots:')) return null;
+  let table = shardTables.get(shard);
+  if (table === undefined) {
+    table = new Uint8Array(SLOT_COUNT);
+    for (const range of shard.slice('slots:'.length).split(',')) {
+      const [a, b] = range.split('-').map(Number);
+      table.fill(1, a, (b ?? a) + 1);
+    }
+    if (shardTables.size >= 64) shardTables.clear();
+    shardTables.set(shard, table);
+  }
+  return table;
+}

@@ -1,4 +1,4 @@
-import { hashTagForSlot, slotOf } from '../cluster/slots';
+import { hashTagForSlot, slotOf, slotsOfShard } from '../cluster/slots';
 import type { CommandArg } from '../resp/encoder';
 import { RespError } from '../resp/errors';
 import type { RespValue } from '../resp/parser';
@@ -11,6 +11,8 @@ interface ShardState {
   epoch: string;
   barrier: number;
   slots: Map<number, number>;
+  /** Keys of this source shard were written under names outside its slots (renamed or prefixed on the way). */
+  moved: boolean;
 }
 
 /**
@@ -50,7 +52,8 @@ export class Checkpoints {
     if (this.state.has(id)) return;
     const epoch = await this.call(0, ['HGET', this.globalKey(), `${id}|epoch`]);
     const barrier = await this.call(0, ['HGET', this.globalKey(), `${id}|barrier`]);
-    const st: ShardState = { epoch: epoch === null ? '' : String(epoch), barrier: 0, slots: new Map() };
+    const moved = await this.call(0, ['HGET', this.globalKey(), `${id}|moved`]);
+    const st: ShardState = { epoch: epoch === null ? '' : String(epoch), barrier: 0, slots: new Map(), moved: moved !== null && !(moved instanceof RespError) };
     const b = parse(barrier, st.epoch);
     if (b !== null) st.barrier = b;
     for (const m of this.masters) {
@@ -116,6 +119,25 @@ export class Checkpoints {
     check(await this.call(0, ['HSET', this.globalKey(), `${id}|barrier`, `${st.epoch} ${offset}`]));
   }
 
+  /** Whether keys of this source shard went to the destination under names outside its slots (see noteMovedKeys). */
+  movedKeys(source: string, shard: string): boolean {
+    return this.state.get(`${source}|${shard}`)?.moved === true;
+  }
+
+  /**
+   * Keys of a cluster source's shard are about to be written under names that hash outside
+   * the shard's slots: recorded in the destination before they are written, because a later
+   * full sync of the shard can then no longer find its keys by slot (see beginEpoch).
+   */
+  async noteMovedKeys(source: string, shard: string): Promise<void> {
+    const id = `${source}|${shard}`;
+    await this.prepare(source, shard);
+    const st = this.state.get(id) as ShardState;
+    if (st.moved) return;
+    check(await this.call(0, ['HSET', this.globalKey(), `${id}|moved`, '1']));
+    st.moved = true;
+  }
+
   /** FLUSHALL removed every slot's record; offsets before the flush are covered by its barrier. */
   forgetSlots(): void {
     for (const st of this.state.values()) st.slots.clear();
@@ -136,7 +158,15 @@ export class Checkpoints {
       // cluster source begin one after the other, into a destination holding the keys of the first
       if (st.epoch === '') {
         if (!(await this.otherShardBegan(source, shard))) await this.assertEmpty();
-      } else if (st.epoch !== epoch) await this.clearShard(shard);
+      } else if (st.epoch !== epoch) {
+        if (st.moved && slotsOfShard(shard) !== null) {
+          throw new SinkError(
+            'NOT_EMPTY',
+            `source shard ${shard} needs a new full sync, but its earlier keys were written under other names (renamed or prefixed on the way), so the destination cannot tell them from other shards' keys to remove them: empty the destination and restart the flow, or choose "ignore" (keys deleted at the source meanwhile then stay)`,
+          );
+        }
+        await this.clearShard(shard);
+      }
     }
     st.epoch = epoch;
     st.barrier = 0;
@@ -175,22 +205,18 @@ export class Checkpoints {
 
   /** Deletes what an earlier full sync of this shard wrote: its slots' keys, or everything for a standalone source. */
   private async clearShard(shard: string): Promise<void> {
-    if (!shard.startsWith('slots:')) {
+    const slots = slotsOfShard(shard);
+    if (slots === null) {
       for (const m of this.masters) check(await m.call(['FLUSHALL']));
       this.forgetSlots();
       return;
-    }
-    const slots = new Set<number>();
-    for (const range of shard.slice(6).split(',')) {
-      const [a, b] = range.split('-').map(Number);
-      for (let s = a; s <= (b ?? a); s++) slots.add(s);
     }
     for (const m of this.masters) {
       let cursor = '0';
       do {
         const r = (await m.call(['SCAN', cursor, 'COUNT', 1000])) as [Buffer, Buffer[]];
         cursor = String(r[0]);
-        const doomed = r[1].filter((k) => slots.has(slotOf(k)) && !k.toString('latin1').startsWith(PREFIX));
+        const doomed = r[1].filter((k) => slots[slotOf(k)] === 1 && !k.toString('latin1').startsWith(PREFIX));
         for (const k of doomed) check(await m.call(['DEL', k]));
       } while (cursor !== '0');
     }

@@ -1,6 +1,6 @@
 import { applyCrossSlot, type Arg, type ClusterExecutor, type StepLog } from '../cluster/colocate';
 import { SlotRouter } from '../cluster/router';
-import { slotOf } from '../cluster/slots';
+import { slotOf, slotsOfShard } from '../cluster/slots';
 import { toSocketOptions, type EndpointConfig } from '../endpoint';
 import { SLOT_CROSS, SLOT_NONE, type CommandOp, type KeyOp, type Operation } from '../ops/operation';
 import { DumpPayload } from '../rdb/dump';
@@ -176,6 +176,7 @@ export class DestinationWriter {
   private async write(ops: Operation[], ctx: BatchContext): Promise<{ done: Promise<void> }> {
     if (this.failure) throw this.failure;
     if (this.cluster && ops.some((o) => (o.kind === 'command' || o.kind === 'key') && o.slot === undefined)) ops = this.router.route(ops);
+    await this.noteMovedKeys(ops, ctx);
     if (!this.overlappable(ops, ctx)) {
       await this.settled();
       const done = this.applyAlone(ops, ctx).catch((err: unknown) => this.stop(err));
@@ -210,6 +211,28 @@ export class DestinationWriter {
   private async settled(): Promise<void> {
     await this.lastCheck;
     if (this.failure) throw this.failure;
+  }
+
+  /**
+   * A cluster source's shard owns a set of slots; a key of it whose name hashes elsewhere was
+   * renamed on the way. Checkpoints records that once, before such a key is written.
+   */
+  private async noteMovedKeys(ops: Operation[], ctx: BatchContext): Promise<void> {
+    let shard: string | null = null;
+    let owned: Uint8Array | null = null;
+    for (const op of ops) {
+      if (op.kind !== 'key' && op.kind !== 'command') continue;
+      if (op.shard !== shard) {
+        shard = op.shard;
+        owned = this.checkpoints.movedKeys(ctx.source, shard) ? null : slotsOfShard(shard);
+      }
+      if (owned === null) continue;
+      const key = op.kind === 'key' ? op.key : op.keys.length > 0 ? op.args[op.keys[0]] : undefined;
+      if (key !== undefined && owned[slotOf(key)] === 0) {
+        await this.checkpoints.noteMovedKeys(ctx.source, op.shard);
+        owned = null;
+      }
+    }
   }
 
   /** Whether a batch may be written while earlier ones wait for their replies (see `apply`). */
@@ -602,3 +625,4 @@ export class DestinationWriter {
 function connectionError(reason: unknown): SinkError {
   return new SinkError('CONNECTION', reason instanceof Error ? reason.message : String(reason));
 }
+
