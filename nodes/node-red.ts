@@ -50,3 +50,27 @@ export function shortCount(n: number): string {
   if (n >= 1e4) return `${Math.round(n / 1e3)}k`;
   return String(n);
 }
+
+/** A fault of a node's own settings (CONFIG) or of a message it was given (INPUT): its code goes in the status. */
+export class NodeFault extends Error {
+  constructor(
+    readonly code: 'CONFIG' | 'INPUT',
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** Node-RED shows a status best in under 20 characters; the whole error goes to done(err). */
+const STATUS_MAX = 20;
+
+/**
+ * The red status of a node that stopped: its word for "failed" and the error's code (the
+ * destination's reply code for a refused command, e.g. WRONGTYPE; else the error's own).
+ */
+export function failureStatus(failed: string, err: unknown): NodeStatus {
+  const e = err as { code?: unknown; reply?: { code?: unknown } | null } | null;
+  const code = typeof e?.reply?.code === 'string' ? e.reply.code : typeof e?.code === 'string' ? e.code : '';
+  return { fill: 'red', shape: 'dot', text: (code === '' ? failed : `${failed}: ${code}`).slice(0, STATUS_MAX) };
+}

@@ -428,7 +428,7 @@ async function main() {
   say(`  Open ${bold(url)}  (flow tab "Sync a standalone Redis into a cluster")`);
   say();
   say('  What to look at:');
-  say('  - the status under each node: replica source "full … keys", then "streaming lag …"; op filter "kept … dropped 0";');
+  say('  - the status under each node: replica source "full … keys", then "streaming lag …"; op filter "kept …, -0";');
   say('    slot router "… ops, … split"; cluster sink "applied … ops", growing as the writer writes');
   say('  - click the button of the "progress" debug node to see the whole progress object in the debug sidebar (bug icon)');
   say('  - click "stop" / "start": the source stops, then resumes from where it stopped (a partial resync, no new copy)');

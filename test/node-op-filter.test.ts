@@ -57,7 +57,7 @@ describe('redis-op-filter node in a Node-RED runtime', function () {
     assert.equal(got.kept[0].topic, 'redis-sync/ops');
     assert.deepEqual((got.dropped[0].payload as Operation[]).map(show), ['0:SET tmp:a 1', '0:DEL tmp:b']);
     assert.deepEqual(got.dropped[0].redisSync, { shard: 'standalone', seq: 7 }, 'no source: nothing acknowledges the dropped half');
-    await waitFor(() => got.statuses.includes('green:kept 2 dropped 2'), 3000, 'the counts in the status');
+    await waitFor(() => got.statuses.includes('green:kept 2, -2'), 3000, 'the counts in the status');
   });
 
   it('sends a batch that keeps nothing as an empty batch (the source waits for its acknowledgement), and nothing on the second output when nothing is dropped', async () => {
@@ -86,7 +86,7 @@ describe('redis-op-filter node in a Node-RED runtime', function () {
     f.receive({ payload: [cmd('SET', ['b', '1'], [0]), cmd('FLUSHALL', [], [], { offset: 4242, db: 2 })] });
     await waitFor(() => got.caught.length === 1, 5000, 'the caught error');
     assert.match(String(got.caught[0].error?.message), /^FilterError: FLUSHALL in db 2 at source offset 4242 \(shard standalone\)/);
-    assert.ok(got.statuses.includes('red:stopped at FLUSHALL (offset 4242)'), got.statuses.join(', '));
+    assert.ok(got.statuses.includes('red:stopped at FLUSHALL'), got.statuses.join(', '));
     f.receive({ payload: [cmd('SET', ['c', '1'], [0])] });
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(got.kept.length, 1, 'only the batch before the flush');

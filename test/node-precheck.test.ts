@@ -150,7 +150,7 @@ describe('redis-precheck node in a Node-RED runtime', function () {
     await waitFor(() => got.caught.length === 1, 10_000, 'a caught error');
     // Node-RED's done(err) hands Catch nodes err.toString()
     assert.equal(got.caught[0].error?.message, 'Error: no destination endpoint is configured');
-    assert.equal(got.statuses.at(-1), 'red:no destination endpoint is configured');
+    assert.equal(got.statuses.at(-1), 'red:error: CONFIG');
     assert.deepEqual([got.passed.length, got.failed.length], [0, 0]);
     await unloadFlow();
 

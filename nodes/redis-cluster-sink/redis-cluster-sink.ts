@@ -8,7 +8,7 @@ import { acknowledgePart, type PartInfo } from '../../lib/cluster/parts';
 import { FlowControl } from '../../lib/ops/flow-control';
 import type { Operation } from '../../lib/ops/operation';
 import { DestinationWriter, type ConflictPolicy } from '../../lib/sink/writer';
-import { shortCount as short, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode } from '../node-red';
+import { failureStatus, NodeFault, shortCount as short, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode } from '../node-red';
 
 type NodeMessage = BaseMessage & { redisSync?: PartInfo };
 type NodeRedNode = RuntimeNode<NodeMessage> & EndpointUser;
@@ -52,7 +52,7 @@ export = function register(RED: NodeRedApi): void {
     function getWriter(): Promise<DestinationWriter> {
       if (writer) return Promise.resolve(writer);
       connecting ??= (async () => {
-        if (!endpoint) throw new Error(RED._('redis-cluster-sink.errors.noEndpoint'));
+        if (!endpoint) throw new NodeFault('CONFIG', RED._('redis-cluster-sink.errors.noEndpoint'));
         const w = new DestinationWriter({
           endpoint: endpoint.config,
           conflict: def.conflict ?? 'ignore',
@@ -76,7 +76,7 @@ export = function register(RED: NodeRedApi): void {
     /** Hands a batch to the writer; resolves once it is handed in, with the promise of its application. */
     async function handIn(msg: NodeMessage): Promise<{ applied: Promise<void> }> {
       const ops = msg.payload;
-      if (!Array.isArray(ops)) throw new Error(RED._('redis-cluster-sink.errors.notOps'));
+      if (!Array.isArray(ops)) throw new NodeFault('INPUT', RED._('redis-cluster-sink.errors.notOps'));
       const meta = msg.redisSync ?? {};
       if (meta.source !== undefined && !sources.has(meta.source)) {
         sources.add(meta.source);
@@ -122,7 +122,7 @@ export = function register(RED: NodeRedApi): void {
             if (failed) return done();
             // stop here: later batches depend on this one; the source waits, nothing is lost
             failed = err;
-            node.status({ fill: 'red', shape: 'dot', text: err.message.slice(0, 60) });
+            node.status(failureStatus(RED._('redis-cluster-sink.status.failed'), err));
             done(err);
           },
         );

@@ -4,7 +4,7 @@
  */
 import { FilterError, OpFilter, parseFilterText, validateFilterConfig, type OpFilterText } from '../../lib/ops/filter';
 import type { Operation } from '../../lib/ops/operation';
-import { shortCount as short, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode } from '../node-red';
+import { failureStatus, shortCount as short, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode } from '../node-red';
 
 type NodeMessage = BaseMessage & { redisSync?: Record<string, unknown> };
 type NodeRedNode = RuntimeNode<NodeMessage>;
@@ -65,8 +65,7 @@ export = function register(RED: NodeRedApi): void {
         result = filter.apply(msg.payload as Operation[]);
       } catch (err) {
         const e = err as Error;
-        const text = e instanceof FilterError ? RED._('redis-op-filter.status.stopped', { command: e.command, offset: e.offset }) : e.message.slice(0, 60);
-        node.status({ fill: 'red', shape: 'dot', text });
+        node.status(e instanceof FilterError ? { fill: 'red', shape: 'dot', text: RED._('redis-op-filter.status.stopped', { command: e.command }) } : failureStatus(RED._('redis-op-filter.status.failed'), e));
         return done(e);
       }
       // Always sent, even empty: the source waits for the sink to acknowledge each batch,

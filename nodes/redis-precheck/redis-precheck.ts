@@ -4,7 +4,7 @@
  */
 import type { EndpointHandle, EndpointUser } from '../../lib/endpoint';
 import { runPrecheck, type PrecheckOptions, type PrecheckReport } from '../../lib/precheck';
-import type { NodeMessage as BaseMessage, NodeRedApi as Api, RuntimeNode, NodeStatus, Send } from '../node-red';
+import { failureStatus, NodeFault, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode, type NodeStatus, type Send } from '../node-red';
 
 type NodeMessage = BaseMessage;
 type NodeRedNode = RuntimeNode<NodeMessage> & EndpointUser;
@@ -57,7 +57,7 @@ export = function register(RED: NodeRedApi): void {
     async function check(): Promise<PrecheckReport> {
       const endpoint = (id: string, side: 'source' | 'destination'): EndpointHandle => {
         const handle = RED.nodes.getNode(id) as EndpointHandle | null;
-        if (handle === null) throw new Error(RED._('redis-precheck.errors.noEndpoint', { side }));
+        if (handle === null) throw new NodeFault('CONFIG', RED._('redis-precheck.errors.noEndpoint', { side }));
         return handle;
       };
       const source = endpoint(def.source, 'source');
@@ -66,7 +66,7 @@ export = function register(RED: NodeRedApi): void {
       try {
         databases = parseDatabases(def.databases);
       } catch (err) {
-        throw new Error(RED._('redis-precheck.errors.databases', { error: (err as Error).message }), { cause: err });
+        throw new NodeFault('CONFIG', RED._('redis-precheck.errors.databases', { error: (err as Error).message }), { cause: err });
       }
       const options: PrecheckOptions = {
         requireEmptyDestination: def.requireEmpty === true,
@@ -86,7 +86,7 @@ export = function register(RED: NodeRedApi): void {
           send(report.passed ? [out, null] : [null, out]);
         },
         (err: Error) => {
-          if (!closed) node.status({ fill: 'red', shape: 'dot', text: err.message.slice(0, 60) });
+          if (!closed) node.status(failureStatus(RED._('redis-precheck.status.error'), err));
           throw err;
         },
       );

@@ -10,7 +10,7 @@ import type { Operation } from '../../lib/ops/operation';
 import type { ReplPosition } from '../../lib/replication/link';
 import type { SyncMode } from '../../lib/replication/session';
 import { ReplicaSource, type SourceProgress } from '../../lib/replication/source';
-import { shortCount as short, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode, type NodeStatus } from '../node-red';
+import { failureStatus, NodeFault, shortCount as short, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode, type NodeStatus } from '../node-red';
 
 type NodeMessage = BaseMessage;
 type NodeRedNode = RuntimeNode<NodeMessage> & EndpointUser;
@@ -86,13 +86,13 @@ export = function register(RED: NodeRedApi): void {
     }
 
     function fail(err: Error): void {
-      status({ fill: 'red', shape: 'dot', text: err.message.slice(0, 60) });
+      status(failureStatus(RED._('redis-replica-source.status.failed'), err));
       node.error(RED._('redis-replica-source.errors.failed', { error: err.message }), { ...startMsg, error: { message: err.message } });
     }
 
     async function start(msg: NodeMessage): Promise<void> {
       if (source) return;
-      if (!endpoint) throw new Error(RED._('redis-replica-source.errors.noEndpoint'));
+      if (!endpoint) throw new NodeFault('CONFIG', RED._('redis-replica-source.errors.noEndpoint'));
       startMsg = msg;
       stopping = null;
       const s = new ReplicaSource({

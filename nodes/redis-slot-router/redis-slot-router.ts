@@ -30,7 +30,7 @@ import type { Operation } from '../../lib/ops/operation';
 import type { PartInfo } from '../../lib/cluster/parts';
 import { SlotRouter } from '../../lib/cluster/router';
 import { partitionOf } from '../../lib/cluster/slots';
-import { shortCount as short, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode, type Send } from '../node-red';
+import { failureStatus, NodeFault, shortCount as short, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode, type Send } from '../node-red';
 
 /**
  * How long a barrier waits for a sink to attach before the router takes it that the flow has
@@ -81,7 +81,7 @@ export = function register(RED: NodeRedApi): void {
     const n = Number(String(def.partitions ?? 1).trim());
     if (!Number.isInteger(n) || n < 1 || n > MAX_PARTITIONS) {
       const text = RED._('redis-slot-router.errors.partitions', { max: MAX_PARTITIONS });
-      node.status({ fill: 'red', shape: 'dot', text });
+      node.status({ fill: 'red', shape: 'dot', text: RED._('redis-slot-router.status.invalid') });
       node.on('input', (_msg, _send, done) => done(new Error(text)));
       return;
     }
@@ -105,7 +105,7 @@ export = function register(RED: NodeRedApi): void {
       if (closed) return;
       const { ops, split, cross } = router.stats;
       const key = cross > 0 ? 'redis-slot-router.status.routedCross' : 'redis-slot-router.status.routed';
-      node.status({ fill: 'green', shape: 'dot', text: RED._(key, { ops: short(ops), split, cross }) });
+      node.status({ fill: 'green', shape: 'dot', text: RED._(key, { ops: short(ops), split: short(split), cross: short(cross) }) });
     }
 
     // At most two status updates a second: a status per batch would cost more than routing it.
@@ -159,7 +159,7 @@ export = function register(RED: NodeRedApi): void {
 
     /** Routes one batch and sends it on; `release` ends its holding (called once it is sent, or on failure). */
     async function handle(msg: NodeMessage, send: Send, source: string | undefined, release: () => void): Promise<void> {
-      if (!Array.isArray(msg.payload)) throw new Error(RED._('redis-slot-router.errors.notBatch'));
+      if (!Array.isArray(msg.payload)) throw new NodeFault('INPUT', RED._('redis-slot-router.errors.notBatch'));
       const ops = router.route(msg.payload as Operation[]);
       scheduleStats();
       const parts: Operation[][] = Array.from({ length: n }, () => []);
@@ -202,7 +202,7 @@ export = function register(RED: NodeRedApi): void {
         .then(
           () => done(),
           (err: Error) => {
-            node.status({ fill: 'red', shape: 'dot', text: err.message.slice(0, 60) });
+            node.status(failureStatus(RED._('redis-slot-router.status.failed'), err));
             done(err);
           },
         )

@@ -146,8 +146,8 @@ export async function protoMaxBulkLen(ctx: PrecheckContext): Promise<Finding[]> 
       severity: 'warning',
       side: 'destination',
       node: limitNode,
-      message: `${found}, above the ${limitText}: a RESTORE payload or string value that big is refused (the sink writes big collections in parts, but not a single big value)`,
-      remedy: `raise proto-max-bulk-len on every destination master above the largest key (CONFIG SET proto-max-bulk-len ${Math.ceil(largest.size * 2)})`,
+      message: `${found}, above the ${limitText}: the sink writes a key above the replica source's big key threshold (default 1 MiB) in parts, each far below the limit, but a smaller key in one RESTORE, which the destination refuses above the limit`,
+      remedy: `keep the replica source's big key threshold below ${bytes(limit)} (the default 1 MiB is), or raise proto-max-bulk-len on every destination master (CONFIG SET proto-max-bulk-len ${Math.ceil(largest.size * 2)})`,
     }];
   }
   return [{ id: 'proto-max-bulk-len', severity: 'info', message: `${found}, within the ${limitText}`, remedy: '' }];
