@@ -200,3 +200,42 @@ describe('lib/sink DestinationWriter: a cluster source shard synced again under 
   });
 });
 
+describe('lib/sink DestinationWriter: a new full sync behind a slot router with two outputs', function () {
+  this.timeout(60_000);
+  let server: RedisServer;
+  before(async () => {
+    server = await startRedis();
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  it('the sink behind the first output empties the destination once; the other only starts over, and keeps what the first wrote', async () => {
+    const sink = async (): Promise<DestinationWriter> => {
+      const w = new DestinationWriter({ endpoint: { mode: 'standalone', host: server.host, port: server.port }, conflict: 'intercept' });
+      await w.connect();
+      return w;
+    };
+    const [first, second] = [await sink(), await sink()];
+    try {
+      const begin = (replid: string): Operation => ({ kind: 'snapshot-begin', shard: 'standalone', replid, offset: 0 });
+      // the first sync: each sink applies a guarded command of its slots
+      await first.apply([begin('one'), command('SET', 'old', '1')], { source: 'routed', partition: 0 });
+      await second.apply([begin('one')], { source: 'routed', partition: 1 });
+      await second.apply([command('INCR', 'n')], { source: 'routed', partition: 1 });
+      // the source starts over: a new full sync whose offsets are below the first one's
+      offset = 1;
+      await first.apply([begin('two'), command('SET', 'new', '2')], { source: 'routed', partition: 0 });
+      await second.apply([begin('two')], { source: 'routed', partition: 1 });
+      assert.equal(await server.command('EXISTS', 'old'), 0, 'the earlier sync was removed');
+      assert.equal(await server.command('GET', 'new'), '2', 'the second sink emptied the destination again after the first wrote to it');
+      // the second sink's offsets of the first sync no longer count: the new INCR at a lower offset is applied
+      await second.apply([command('INCR', 'n')], { source: 'routed', partition: 1 });
+      assert.equal(await server.command('GET', 'n'), '1', 'the INCR of the second sync was taken for a replay');
+    } finally {
+      first.close();
+      second.close();
+    }
+  });
+});
+

@@ -71,6 +71,11 @@ export class Checkpoints {
     this.state.set(id, st);
   }
 
+  /** Drops what `prepare` loaded: the next operation of the shard reads the destination's record again. */
+  forget(source: string, shard: string): void {
+    this.state.delete(`${source}|${shard}`);
+  }
+
   /** Whether `prepare` has loaded this pipeline's and shard's record. */
   prepared(source: string, shard: string): boolean {
     return this.state.has(`${source}|${shard}`);

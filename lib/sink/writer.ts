@@ -35,6 +35,13 @@ export interface WriterOptions {
 export interface BatchContext {
   /** Names the pipeline in the destination's checkpoints (the source node's id). */
   source: string;
+  /**
+   * The slot router's output the batch left by. Behind an output other than the first, a
+   * full sync's snapshot-begin only tells this sink that the applied offsets it holds belong
+   * to the sync before: the sink behind the first output checks or empties the destination,
+   * once, and records the new sync (several sinks doing that at once would race).
+   */
+  partition?: number;
 }
 
 export interface WriterStats {
@@ -591,6 +598,10 @@ export class DestinationWriter {
 
   private async applyBarrier(op: Operation, slot: number, ctx: BatchContext): Promise<void> {
     if (op.kind === 'snapshot-begin') {
+      if ((ctx.partition ?? 0) > 0) {
+        this.checkpoints.forget(ctx.source, op.shard);
+        return;
+      }
       await this.checkpoints.beginEpoch(ctx.source, op.shard, `${op.replid}:${op.offset}`, this.opts.conflict === 'intercept');
       return;
     }

@@ -83,7 +83,7 @@ export = function register(RED: NodeRedApi): void {
         FlowControl.for(meta.source).attach(def.id);
       }
       const w = await getWriter();
-      return { applied: w.apply(ops as Operation[], { source: meta.source ?? 'unknown' }) };
+      return { applied: w.apply(ops as Operation[], { source: meta.source ?? 'unknown', partition: meta.partition }) };
     }
 
     /** At most four status updates a second: one per batch would flood the editor. */

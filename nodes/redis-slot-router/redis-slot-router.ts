@@ -169,6 +169,7 @@ export = function register(RED: NodeRedApi): void {
         parts[0] = ops;
         // every sink must learn that a full sync begins: each keeps the applied offsets of its
         // slots, which belong to the sync before and must not be compared with the new one's
+        // (the sink behind the first output does the rest: see BatchContext.partition)
         const begins = ops.filter((op) => op.kind === 'snapshot-begin');
         for (let i = 1; i < n; i++) parts[i] = begins;
         if (ordered) await settled(source);
