@@ -23,7 +23,8 @@ const RdbType = RdbTypes;
 export interface RdbParserOptions {
   /**
    * A key whose serialized value grows past this many bytes is emitted in chunks of about
-   * this size instead of whole, so memory stays bounded whatever the key size.
+   * this size instead of whole, so memory stays bounded whatever the key size. Decoded, a
+   * chunk also ends at CHUNK_MAX_ITEMS items (for keys of many tiny elements).
    */
   bigKeyBytes?: number;
   /** Largest single string accepted inside a value (Redis's own limit is 512 MB). */
@@ -64,6 +65,13 @@ const NO_EXPIRES: HashFieldExpire[] = [];
 const NO_ENTRIES: StreamEntry[] = [];
 /** LIST and SET item arrays are allocated for up to this many elements ahead. */
 const PREALLOC_ITEMS = 1024;
+/**
+ * A decoded chunk holds at most about this many items (members, fields and values, stream
+ * entries): small elements cost far more in memory as objects than their bytes (a 3-byte list
+ * element is a Buffer of about 100 bytes), so a byte limit alone would let a chunk of tiny
+ * elements take tens of MB.
+ */
+const CHUNK_MAX_ITEMS = 16384;
 /** Large pending items are retried only after the buffer doubles, keeping re-parsing linear. */
 const RETRY_DOUBLING_FROM = 1 << 20;
 /** A big string is forwarded in pieces of at least this size (or its remainder). */
@@ -144,6 +152,12 @@ const KIND_BY_TYPE: Record<number, KeyValue['type']> = {
   [RdbType.STREAM_LISTPACKS_3]: 'stream',
   [RdbType.MODULE_2]: 'module',
 };
+
+/** The items a key's chunk holds so far (see CHUNK_MAX_ITEMS). */
+function heldItems(k: KeyCtx): number {
+  if (k.rdbType === RdbType.LIST || k.rdbType === RdbType.SET) return k.filled;
+  return KIND_BY_TYPE[k.rdbType] === 'stream' ? k.entries.length : k.items.length;
+}
 
 function checkType(type: number, at: number): void {
   if (KIND_BY_TYPE[type] !== undefined) return;
@@ -769,7 +783,7 @@ export class RdbParser {
         if (decode) this.element(k, type);
         else this.skipElement(type);
         this.mark = this.pos;
-        if (--k.remaining === 0 || this.base + this.pos - k.chunkStart >= this.bigKeyBytes) break;
+        if (--k.remaining === 0 || this.base + this.pos - k.chunkStart >= this.bigKeyBytes || (decode && heldItems(k) >= CHUNK_MAX_ITEMS)) break;
       }
     }
     if (k.remaining > 0) this.maybeChunk(k);
@@ -1103,7 +1117,7 @@ export class RdbParser {
   /** Switches a growing key to chunks, and cuts a chunk each time one is big enough. */
   private maybeChunk(k: KeyCtx): void {
     const now = this.base + this.pos;
-    if (now - k.chunkStart < this.bigKeyBytes) return;
+    if (now - k.chunkStart < this.bigKeyBytes && !(k.decode && heldItems(k) >= CHUNK_MAX_ITEMS)) return;
     if (!k.decode) {
       // Too big for one RESTORE after all: walk it again from its start, decoding, to
       // chunk it. Its bytes are still buffered, as an unchunked key pins them.

@@ -14,6 +14,9 @@ type NodeMessage = BaseMessage & { redisSync?: PartInfo };
 type NodeRedNode = RuntimeNode<NodeMessage> & EndpointUser;
 type NodeRedApi = Api<SinkDef, NodeRedNode>;
 
+/** Within Node-RED's own 15 s limit for a node to close. */
+const CLOSE_WAIT_MS = 5000;
+
 interface SinkDef {
   id: string;
   name?: string;
@@ -45,6 +48,7 @@ export = function register(RED: NodeRedApi): void {
     const sources = new Set<string>();
     let failed: Error | null = null;
     let statusTimer: NodeJS.Timeout | null = null;
+    let closing = false;
     let statusAt = 0;
 
     node.status({ fill: 'grey', shape: 'ring', text: RED._('redis-cluster-sink.status.idle') });
@@ -119,7 +123,8 @@ export = function register(RED: NodeRedApi): void {
             done();
           },
           (err: Error) => {
-            if (failed) return done();
+            // a batch cut off by the node closing is not acknowledged: the source sends it again
+            if (failed || closing) return done();
             // stop here: later batches depend on this one; the source waits, nothing is lost
             failed = err;
             node.status(failureStatus(RED._('redis-cluster-sink.status.failed'), err));
@@ -128,9 +133,15 @@ export = function register(RED: NodeRedApi): void {
         );
     });
 
+    // On close, the batches in flight get a few seconds to be applied; a destination that does
+    // not answer by then has them cut off (unacknowledged, so the source replays them).
     node.on('close', (_removed, done) => {
       for (const s of sources) FlowControl.for(s).detach(def.id);
-      void confirmed.finally(() => {
+      let timer: NodeJS.Timeout | undefined;
+      const cutOff = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)));
+      void Promise.race([confirmed, cutOff]).then(() => {
+        closing = true;
+        clearTimeout(timer);
         if (statusTimer) clearTimeout(statusTimer);
         writer?.close();
         done();
