@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type Redis from 'ioredis';
 import { startRedis, type RedisServer } from './harness';
 import { assertSameKeyspace, keyspaceOf } from './support/compare';
-import { builtNode, getNode, loadFlow, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode, statusesOf } from './support/node-red';
+import { builtNode, coreNodes, getNode, loadFlow, received, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode, statusesOf } from './support/node-red';
 import { fillAllTypes, nonIdempotentWrites } from './support/workload';
 
 interface SinkNode {
@@ -99,9 +99,17 @@ describe('end to end in Node-RED: standalone source -> standalone destination', 
   it('"precheck and intercept" refuses a destination that holds keys', async () => {
     await c.set('x', '1');
     await dst.client().set('already', 'here');
-    await loadFlow(nodes(), pipeline(src, dst, dir, { conflict: 'intercept' }));
+    const flow = [
+      ...pipeline(src, dst, dir, { conflict: 'intercept' }),
+      { id: 'catcher', type: 'catch', z: 'tab', scope: null, uncaught: false, wires: [['caught']] },
+      { id: 'caught', type: 'helper', z: 'tab' },
+    ];
+    await loadFlow([...nodes(), ...coreNodes('common/25-catch.js')], flow);
     const texts = statusesOf('sink');
-    await waitFor(() => texts.some((t) => /^red:.*holds 1 keys/.test(t)), 10_000, 'the refusal');
+    const caught = received('caught');
+    await waitFor(() => caught.length > 0, 10_000, 'the refusal');
+    assert.match(String(caught[0].error?.message), /holds 1 keys.*"precheck and intercept" needs it empty/);
+    assert.equal(texts.at(-1), 'red:failed: NOT_EMPTY');
     assert.equal(await dst.client().exists('x'), 0);
   });
 });

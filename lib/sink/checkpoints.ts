@@ -71,6 +71,11 @@ export class Checkpoints {
     this.state.set(id, st);
   }
 
+  /** Drops everything `prepare` loaded (after a lost connection, the destination knows better). */
+  forgetAll(): void {
+    this.state.clear();
+  }
+
   /** Drops what `prepare` loaded: the next operation of the shard reads the destination's record again. */
   forget(source: string, shard: string): void {
     this.state.delete(`${source}|${shard}`);

@@ -30,6 +30,8 @@ export interface WriterOptions {
   exactlyOnce?: boolean;
   /** A snapshot key whose payload is bigger than this is written with typed commands. */
   restoreMaxBytes?: number;
+  /** Told each time the writer tries to connect again after losing the destination. */
+  onReconnect?: (reason: string, attempt: number) => void;
 }
 
 export interface BatchContext {
@@ -64,6 +66,8 @@ const REDIRECTS = new Set(['MOVED', 'ASK', 'TRYAGAIN', 'CLUSTERDOWN', 'READONLY'
  * or a failover that takes the cluster's node timeout and an election.
  */
 const REDIRECT_TRIES = 310;
+/** How long a lost destination is tried again before the writer stops (the source waits meanwhile). */
+const RECONNECT_FOR_MS = 5 * 60_000;
 
 /**
  * Batches of assignments may be written while earlier batches wait for their replies (see
@@ -97,7 +101,7 @@ interface InFlight {
  */
 export class DestinationWriter {
   readonly stats: WriterStats = { keys: 0, commands: 0, skippedReplays: 0, skippedExisting: 0, typedKeys: 0, droppedFieldTtls: 0, redirects: 0 };
-  private readonly opts: Required<Omit<WriterOptions, 'endpoint'>> & { endpoint: EndpointConfig };
+  private readonly opts: Required<Omit<WriterOptions, 'endpoint' | 'onReconnect'>> & Pick<WriterOptions, 'endpoint' | 'onReconnect'>;
   private readonly limits = new TypedLimits();
   private cluster = false;
   private version: [number, number] = [0, 0];
@@ -119,6 +123,7 @@ export class DestinationWriter {
   private recovery: Promise<void> | null = null;
   /** The failure that stopped this writer: later batches are not applied. */
   private failure: Error | null = null;
+  private closed = false;
 
   constructor(opts: WriterOptions) {
     this.opts = {
@@ -126,6 +131,7 @@ export class DestinationWriter {
       conflict: opts.conflict ?? 'ignore',
       exactlyOnce: opts.exactlyOnce ?? true,
       restoreMaxBytes: opts.restoreMaxBytes ?? 64 * 1024 * 1024,
+      onReconnect: opts.onReconnect,
     };
   }
 
@@ -134,9 +140,7 @@ export class DestinationWriter {
   }
 
   async connect(): Promise<void> {
-    const ep = this.opts.endpoint;
-    const seed = ep.mode === 'cluster' ? ep.seeds[0] : { host: ep.host, port: ep.port };
-    const first = await this.open(seed.host, seed.port);
+    const first = await this.openSeed();
     const info = String(await first.call(['INFO', 'server'])) + String(await first.call(['INFO', 'cluster']));
     const ver = /redis_version:(\d+)\.(\d+)/.exec(info);
     this.version = ver ? [Number(ver[1]), Number(ver[2])] : [0, 0];
@@ -151,6 +155,7 @@ export class DestinationWriter {
   }
 
   close(): void {
+    this.closed = true;
     for (const c of this.conns.values()) c.close();
     this.conns.clear();
   }
@@ -184,20 +189,23 @@ export class DestinationWriter {
     if (this.failure) throw this.failure;
     if (this.cluster && ops.some((o) => (o.kind === 'command' || o.kind === 'key') && o.slot === undefined)) ops = this.router.route(ops);
     await this.noteMovedKeys(ops, ctx);
-    if (!this.overlappable(ops, ctx)) {
-      await this.settled();
-      const done = this.applyAlone(ops, ctx).catch((err: unknown) => this.stop(err));
-      this.lastCheck = done.catch(() => undefined);
-      await done;
-      return { done };
-    }
     for (;;) {
       if (this.failure) throw this.failure;
-      if (this.recovery) await this.recovery;
+      if (this.lostConnection()) {
+        // lost while no batch was there to notice: connect again once everything before is settled
+        await this.settled();
+        if (this.lostConnection()) await this.reconnect(new Error('a connection to the destination closed'));
+      } else if (!this.overlappable(ops, ctx)) {
+        await this.settled();
+        const done = this.applyAlone(ops, ctx).catch((err: unknown) => this.stop(err));
+        this.lastCheck = done.catch(() => undefined);
+        await done;
+        return { done };
+      } else if (this.recovery) await this.recovery;
       else if (this.inFlight.length >= MAX_IN_FLIGHT) await this.inFlight[0].done.catch(() => undefined);
       else break;
     }
-    // from here to the end of writing nothing awaits: no other batch can come in between
+    // from here to the end of writing nothing awaits: no other batch, and no socket event, comes in between
     const batch: InFlight = { ops, ctx, marks: new Map(), done: Promise.resolve(), replayed: false };
     for (const g of this.group(ops, ctx)) {
       this.sendGroup(g, ctx);
@@ -267,27 +275,30 @@ export class DestinationWriter {
     if (batch.replayed) return;
     const conns = [...batch.marks.keys()];
     const replies = await Promise.allSettled(conns.map((c) => c.replied(batch.marks.get(c))));
-    const broken = replies.find((r) => r.status === 'rejected');
-    if (broken) throw connectionError(broken.reason);
-    const failures = conns.flatMap((c) => c.takeFailures(batch.marks.get(c)));
-    if (!this.triage(failures)) {
+    let lost = replies.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (!lost && !this.triage(conns.flatMap((c) => c.takeFailures(batch.marks.get(c))))) {
       this.inFlight.shift();
       return;
     }
-    // Some writes were redirected (the cluster's slots moved). Later batches were written
-    // after this one and may have landed; all of them are assignments, so this batch and
-    // every later one are applied again, in order, once the slot map is reloaded.
+    // Some writes were redirected (the cluster's slots moved), or a connection was lost.
+    // Later batches were written after this one and may have landed; all of them are
+    // assignments, so this batch and every later one are applied again, in order, once the
+    // slot map is reloaded (and the connections are back).
     const later = this.inFlight.splice(0);
     let recovered!: () => void;
     this.recovery = new Promise((resolve) => (recovered = resolve));
     try {
-      const all = [...this.conns.values()];
-      const drained = await Promise.allSettled(all.map((c) => c.replied()));
-      const lost = drained.find((r) => r.status === 'rejected');
-      if (lost) throw connectionError(lost.reason);
-      for (const c of all) c.takeFailures();
-      this.stats.redirects++;
-      await this.refreshSlots();
+      if (!lost) {
+        const all = [...this.conns.values()];
+        const drained = await Promise.allSettled(all.map((c) => c.replied()));
+        lost = drained.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        for (const c of all) c.takeFailures();
+      }
+      if (lost) await this.reconnect(lost.reason);
+      else {
+        this.stats.redirects++;
+        await this.refreshSlots();
+      }
       for (const b of later) {
         b.replayed = true;
         await this.applySegment(b.ops, b.ctx);
@@ -298,8 +309,24 @@ export class DestinationWriter {
     }
   }
 
-  /** A batch with nothing else in flight: the barriers, the guarded groups. */
+  /**
+   * A batch with nothing else in flight: the barriers, the guarded groups. A connection lost
+   * on the way is made again and the whole batch applied again: what landed is skipped by its
+   * checkpoint (read anew from the destination) or is an assignment.
+   */
   private async applyAlone(ops: Operation[], ctx: BatchContext): Promise<void> {
+    for (;;) {
+      try {
+        await this.applyAloneOnce(ops, ctx);
+        return;
+      } catch (err) {
+        if (!this.lostConnection()) throw err;
+        await this.reconnect(err);
+      }
+    }
+  }
+
+  private async applyAloneOnce(ops: Operation[], ctx: BatchContext): Promise<void> {
     let segment: Operation[] = [];
     for (const op of ops) {
       if (op.kind === 'command' && TX_MARKERS.has(op.name)) continue;
@@ -314,6 +341,65 @@ export class DestinationWriter {
       }
     }
     await this.applySegment(segment, ctx);
+  }
+
+  /** The first seed of the endpoint that accepts a connection. */
+  private async openSeed(): Promise<NodeConnection> {
+    const ep = this.opts.endpoint;
+    const seeds = ep.mode === 'cluster' ? ep.seeds : [{ host: ep.host, port: ep.port }];
+    let last: unknown;
+    for (const s of seeds) {
+      try {
+        return await this.open(s.host, s.port);
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw last;
+  }
+
+  /** Whether a connection to the destination broke (rather than the destination refusing a command). */
+  private lostConnection(): boolean {
+    for (const c of this.conns.values()) if (c.broken !== null) return true;
+    return false;
+  }
+
+  /**
+   * After a lost connection: connects again (with the slot map of a cluster), retrying with
+   * backoff for up to RECONNECT_FOR_MS, and forgets the checkpoints read so far, since only
+   * the destination knows whether a transaction in flight was applied.
+   */
+  private async reconnect(cause: unknown): Promise<void> {
+    const since = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      if (this.closed) throw cause;
+      this.opts.onReconnect?.(cause instanceof Error ? cause.message : String(cause), attempt);
+      await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** (attempt - 1), 2000)));
+      for (const [name, c] of this.conns) {
+        if (c.broken === null) continue;
+        c.close();
+        this.conns.delete(name);
+        this.dbOf.delete(c);
+      }
+      try {
+        if (this.cluster) {
+          if (this.conns.size === 0) await this.openSeed();
+          await this.refreshSlots();
+        } else {
+          const c = await this.openSeed();
+          this.masters = [c];
+          this.slotMap = new Array(FULL_SLOTS).fill(c);
+          this.checkpoints.setMasters(this.masters);
+        }
+        this.checkpoints.forgetAll();
+        return;
+      } catch (err) {
+        cause = err;
+        if (Date.now() - since > RECONNECT_FOR_MS) {
+          throw new SinkError('CONNECTION', `the destination could not be reached again for ${RECONNECT_FOR_MS / 1000} s: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
+    }
   }
 
   private async open(host: string, port: number): Promise<NodeConnection> {
@@ -404,14 +490,20 @@ export class DestinationWriter {
   private async applySegment(ops: Operation[], ctx: BatchContext): Promise<void> {
     if (ops.length === 0) return;
     for (let attempt = 1; ; attempt++) {
-      await this.checkpoints.prepare(ctx.source, ops[0].shard);
-      const groups = this.group(ops, ctx);
-      const touched = new Set<NodeConnection>();
-      for (const g of groups) {
-        this.sendGroup(g, ctx);
-        touched.add(g.conn);
+      let redirected: boolean;
+      try {
+        await this.checkpoints.prepare(ctx.source, ops[0].shard);
+        const touched = new Set<NodeConnection>();
+        for (const g of this.group(ops, ctx)) {
+          this.sendGroup(g, ctx);
+          touched.add(g.conn);
+        }
+        redirected = await this.collect([...touched]);
+      } catch (err) {
+        if (!this.lostConnection()) throw err;
+        await this.reconnect(err);
+        continue;
       }
-      const redirected = await this.collect([...touched]);
       if (!redirected) return;
       if (attempt >= REDIRECT_TRIES) throw new SinkError('MOVED', `the destination still redirects after ${attempt} slot map refreshes (about a minute)`);
       // re-apply what did not land: already applied guarded groups are skipped by their checkpoint,

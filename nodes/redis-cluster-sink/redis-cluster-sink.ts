@@ -62,6 +62,11 @@ export = function register(RED: NodeRedApi): void {
           conflict: def.conflict ?? 'ignore',
           exactlyOnce: def.exactlyOnce !== false,
           restoreMaxBytes: Number.isFinite(restoreMaxMb) && restoreMaxMb > 0 ? restoreMaxMb * 1024 * 1024 : undefined,
+          // the writer connects again by itself (the source waits meanwhile): said once per outage
+          onReconnect: (reason, attempt) => {
+            if (attempt === 1) node.warn(RED._('redis-cluster-sink.log.reconnect', { reason }));
+            node.status({ fill: 'yellow', shape: 'ring', text: RED._('redis-cluster-sink.status.reconnecting', { n: attempt }) });
+          },
         });
         try {
           await w.connect();
