@@ -23,14 +23,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cluster } from 'ioredis';
 import type Redis from 'ioredis';
 import { startCluster, startRedis, type RedisCluster, type RedisServer } from './harness';
-import { assertSameKeyspace, keyspaceOf } from './support/compare';
-import type { LiveKey } from './support/keyspace';
+import { converge, keyspaceOf, type Keyspace } from './support/compare';
 import { builtNode, coreNodes, getNode, loadFlow, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode } from './support/node-red';
 import { fillAllTypes, nonIdempotentWrites } from './support/workload';
 
 type Client = Redis | Cluster;
 type Target = RedisServer | RedisCluster;
-type Keyspace = Record<number, Record<string, LiveKey>>;
 
 // ---------------------------------------------------------------------------------------
 // The write load
@@ -252,22 +250,8 @@ function assertWritesDuringFullSync(load: WriteLoad, obs: Observed, deployedAt: 
   assert.ok(during >= 3, `write rounds during the full sync: ${during} (of ${load.rounds}) between deploy and the last snapshot key applied ${obs.lastKeyAt - deployedAt} ms later`);
 }
 
-/** Polls until the destination equals the source (`expected` derived from it), up to `ms`. */
-async function converge(expected: () => Promise<Keyspace>, actual: () => Promise<Keyspace>, obs: Observed, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const want = await expected();
-    try {
-      assertSameKeyspace(await actual(), want);
-      return;
-    } catch (err) {
-      if (Date.now() > deadline || obs.errors.length > 0 || obs.statuses.length > 0) {
-        throw new Error(`the destination did not converge: ${(err as Error).message}\n${obs.describe()}`, { cause: err });
-      }
-      await sleep(500);
-    }
-  }
-}
+/** A converge option: what the flow reported (caught errors, red statuses) ends the wait. */
+const reported = (obs: Observed) => (): string | null => (obs.errors.length > 0 || obs.statuses.length > 0 ? obs.describe() : null);
 
 function keyCount(ks: Keyspace): number {
   return Object.values(ks).reduce((n, db) => n + Object.keys(db).length, 0);
@@ -359,7 +343,7 @@ describe('end to end in Node-RED: cluster sources and destinations under live wr
       for (const db of dbs) for (const [key, v] of Object.entries(source[db])) want[0][`db${db}:${key}`] = v;
       return want;
     };
-    await converge(expected, () => keyspaceOf(dst, [0]), obs);
+    await converge(expected, () => keyspaceOf(dst, [0]), { failure: reported(obs), pollMs: 500 });
     const final = await keyspaceOf(dst, [0]);
     for (const db of dbs) assert.ok(Object.keys(final[0]).some((k) => k.startsWith(`db${db}:live:`)), `live keys of db ${db} arrived`);
     assert.ok(keyCount(final) > 500, `${keyCount(final)} keys compared`);
@@ -394,7 +378,7 @@ describe('end to end in Node-RED: cluster sources and destinations under live wr
     assert.ok(obs.sum('commands') > before, 'the sinks keep applying the stream');
     await load.stop();
     assertWritesDuringFullSync(load, obs, deployedAt);
-    await converge(() => keyspaceOf(src, [0]), () => keyspaceOf(dst, [0]), obs);
+    await converge(() => keyspaceOf(src, [0]), () => keyspaceOf(dst, [0]), { failure: reported(obs), pollMs: 500 });
     const final = await keyspaceOf(dst, [0]);
     assert.ok(keyCount(final) > 500, `${keyCount(final)} keys compared`);
     assert.ok(load.rounds > rounds, 'the load ran');
@@ -413,7 +397,7 @@ describe('end to end in Node-RED: cluster sources and destinations under live wr
     await sleep(3000);
     await load.stop();
     assertWritesDuringFullSync(load, obs, deployedAt);
-    await converge(() => keyspaceOf(src, [0]), () => keyspaceOf(dst, [0]), obs);
+    await converge(() => keyspaceOf(src, [0]), () => keyspaceOf(dst, [0]), { failure: reported(obs), pollMs: 500 });
     obs.assertHealthy();
   });
 
@@ -449,7 +433,7 @@ describe('end to end in Node-RED: cluster sources and destinations under live wr
     if (process.env.DEBUG_E2E) console.log(`reshards: ${one.start - deployedAt}..${one.end - deployedAt} ms and ${two.start - deployedAt}..${two.end - deployedAt} ms after the deploy; last snapshot key at ${obs.lastKeyAt - deployedAt} ms`);
     assert.ok(one.end > deployedAt, 'the first resharding went on after the deploy');
     assertWritesDuringFullSync(load, obs, deployedAt);
-    await converge(() => keyspaceOf(src, [0]), () => keyspaceOf(dst, [0]), obs);
+    await converge(() => keyspaceOf(src, [0]), () => keyspaceOf(dst, [0]), { failure: reported(obs), pollMs: 500 });
     assert.ok(obs.sum('redirects') > 0, 'the sink was redirected (MOVED/ASK) and followed');
     obs.assertHealthy();
   });
@@ -472,7 +456,7 @@ describe('end to end in Node-RED: cluster sources and destinations under live wr
     assert.ok(load.rounds - roundsBefore >= 30, 'writes went on across the failover');
     await load.stop();
     assertWritesDuringFullSync(load, obs, deployedAt);
-    await converge(() => keyspaceOf(src, [0]), () => keyspaceOf(dst, [0]), obs);
+    await converge(() => keyspaceOf(src, [0]), () => keyspaceOf(dst, [0]), { failure: reported(obs), pollMs: 500 });
     assert.ok(obs.sum('redirects') > 0, 'the sink was redirected to the new master');
     obs.assertHealthy();
   });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Redis from 'ioredis';
 import { startCluster, startRedis, type RedisCluster, type RedisServer } from './harness';
-import { assertSameKeyspace, keyspaceOf } from './support/compare';
+import { converge, keyspaceOf } from './support/compare';
 import type { FlowNode } from './support/node-red';
 import { NodeRedProcess } from './support/node-red-process';
 import { fillAllTypes, nonIdempotentWrites } from './support/workload';
@@ -21,20 +21,6 @@ function flow(src: RedisServer, dst: RedisServer | RedisCluster, sinkExtra: Part
     { id: 'src', type: 'redis-replica-source', z: 'tab', endpoint: 'srcEp', batchLatencyMs: 5, batchOps: 200, bigKeyMb: 0.0625, wires: [['sink'], []] },
     { id: 'sink', type: 'redis-cluster-sink', z: 'tab', endpoint: 'dstEp', conflict: 'ignore', exactlyOnce: true, ...sinkExtra, wires: [[]] },
   ];
-}
-
-async function converge(src: RedisServer, dst: RedisServer | RedisCluster, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const want = await keyspaceOf(src);
-    try {
-      assertSameKeyspace(await keyspaceOf(dst), want);
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
 }
 
 /** Keeps writing until stopped; returns how many rounds ran. */
@@ -98,7 +84,7 @@ for (const destination of ['standalone', 'cluster'] as const) {
       await load.stop();
       if (process.env.DEBUG_CRASH) console.log(red.history + red.log);
       assert.doesNotMatch(red.history + red.log, /could not continue|full sync starts again/, 'every restart resumed with a partial resync');
-      await converge(src, dst);
+      await converge(() => keyspaceOf(src), () => keyspaceOf(dst));
       d.disconnect();
     });
   });

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, startRedis, type RedisCluster, type RedisServer } from './harness';
-import { assertSameKeyspace, keyspaceOf } from './support/compare';
+import { converge, keyspaceOf } from './support/compare';
 import { builtNode, coreNodes, loadFlow, getNode, startNodeRed, stopNodeRed, unloadFlow, type FlowNode } from './support/node-red';
 import { waitFor } from './support/wait';
 import { slotOf, partitionOf } from '../lib/cluster/slots';
@@ -73,23 +73,12 @@ describe('end to end in Node-RED: the source starts its history over, two partit
       if (msg.error?.source?.id !== 'source') errors.push(`${msg.error?.source?.id}: ${msg.error?.message}`);
     });
 
-    const converged = async (what: string): Promise<void> => {
-      await waitFor(async () => {
-        if (errors.length > 0) return true;
-        try {
-          assertSameKeyspace(await keyspaceOf(dst), await keyspaceOf(src));
-          return true;
-        } catch {
-          return false;
-        }
-      }, 30_000, what);
-      assert.deepEqual(errors, [], 'errors caught in the flow');
-      assertSameKeyspace(await keyspaceOf(dst), await keyspaceOf(src));
-    };
+    const converged = (): Promise<void> =>
+      converge(() => keyspaceOf(src), () => keyspaceOf(dst), { ms: 30_000, failure: () => (errors.length > 0 ? errors.join('; ') : null) });
 
     // the first history: many guarded writes, so both sinks record high offsets for their slots
     await increments(src, 60);
-    await converged('the first history applied');
+    await converged();
     const firstOffset = Number(await info(src, 'master_repl_offset'));
 
     // start over: an empty master's history, then promoted again with offsets near 0
@@ -98,11 +87,11 @@ describe('end to end in Node-RED: the source starts its history over, two partit
     await src.command('REPLICAOF', 'NO', 'ONE');
     assert.ok(Number(await info(src, 'master_repl_offset')) < firstOffset / 4, 'the new history starts below the old one');
     // the flow's second full sync: "precheck and intercept" empties what the first one wrote
-    await converged('the second full sync (of an empty source)');
+    await converged();
 
     // these come as commands of the stream, at offsets the first history already passed
     await increments(src, 20);
     assert.equal(await src.command('GET', KEYS[0]), '20');
-    await converged('the second history applied on both partitions');
+    await converged();
   });
 });

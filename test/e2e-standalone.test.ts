@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Redis from 'ioredis';
 import { startRedis, type RedisServer } from './harness';
-import { assertSameKeyspace, keyspaceOf } from './support/compare';
+import { converge, keyspaceOf } from './support/compare';
 import { builtNode, coreNodes, getNode, loadFlow, received, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode, statusesOf } from './support/node-red';
 import { fillAllTypes, nonIdempotentWrites } from './support/workload';
 
@@ -20,20 +20,6 @@ function pipeline(src: RedisServer, dst: RedisServer, dir: string, sink: Partial
     { id: 'src', type: 'redis-replica-source', z: 'tab', endpoint: 'srcEp', spoolDir: dir, batchLatencyMs: 5, bigKeyMb: 0.0625, wires: [['sink'], []] },
     { id: 'sink', type: 'redis-cluster-sink', z: 'tab', endpoint: 'dstEp', conflict: 'ignore', exactlyOnce: true, ...sink, wires: [[]] },
   ];
-}
-
-async function converge(src: RedisServer, dst: RedisServer, dbs: number[], ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const want = await keyspaceOf(src, dbs);
-    try {
-      assertSameKeyspace(await keyspaceOf(dst, dbs), want);
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 300));
-    }
-  }
 }
 
 describe('end to end in Node-RED: standalone source -> standalone destination', function () {
@@ -74,7 +60,7 @@ describe('end to end in Node-RED: standalone source -> standalone destination', 
     await loadFlow(nodes(), pipeline(src, dst, dir));
     const writing = nonIdempotentWrites(c, 'live:', 300); // during the full sync and after
     await writing;
-    await converge(src, dst, [0, 3, 5]);
+    await converge(() => keyspaceOf(src, [0, 3, 5]), () => keyspaceOf(dst, [0, 3, 5]), { ms: 30_000 });
   });
 
   it('after a restart of the flow mid-stream, nothing is applied twice or lost', async () => {
@@ -93,7 +79,7 @@ describe('end to end in Node-RED: standalone source -> standalone destination', 
     await unloadFlow(); // a restart in the middle of the write load
     await writes;
     await loadFlow(nodes(), pipeline(src, dst, dir));
-    await converge(src, dst, [0]);
+    await converge(() => keyspaceOf(src, [0]), () => keyspaceOf(dst, [0]), { ms: 30_000 });
   });
 
   it('"precheck and intercept" refuses a destination that holds keys', async () => {

@@ -22,11 +22,9 @@ import http, { type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { jsonBytes } from '../lib/rdb/json';
 import { startCluster, startRedis, type RedisCluster, type RedisServer } from './harness';
-import { assertSameKeyspace, keyspaceOf } from './support/compare';
-import type { LiveKey } from './support/keyspace';
+import { converge, keyspaceOf, type Keyspace } from './support/compare';
 import { builtNode, coreNodes, getNode, loadFlow, startNodeRed, statusesOf, stopNodeRed, unloadFlow, waitFor, type FlowNode, type NodeModule } from './support/node-red';
 import { fillAllTypes, nonIdempotentWrites } from './support/workload';
 
@@ -35,7 +33,6 @@ const PKG = JSON.parse(readFileSync(resolve(__dirname, '..', 'package.json'), 'u
 const OUR_TYPES = Object.keys(PKG['node-red'].nodes);
 
 type Target = RedisServer | RedisCluster;
-type Keyspace = Record<number, Record<string, LiveKey>>;
 
 /** Our nodes and every core node an example uses. */
 function modules(): NodeModule[] {
@@ -92,22 +89,8 @@ function caughtErrors(flow: FlowNode[]): string[] {
   return errors;
 }
 
-/** Polls until the destination equals `expected` (derived from the source), failing early on an error of the flow. */
-async function converge(expected: () => Promise<Keyspace>, actual: () => Promise<Keyspace>, errors: string[], ms = 45_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const want = await expected();
-    try {
-      assertSameKeyspace(await actual(), want);
-      return;
-    } catch (err) {
-      if (Date.now() > deadline || errors.length > 0) {
-        throw new Error(`the destination did not converge: ${(err as Error).message}\nerrors: ${JSON.stringify(errors)}`, { cause: err });
-      }
-      await sleep(500);
-    }
-  }
-}
+/** A converge option: the flow's caught errors end the wait. */
+const caught = (errors: string[]) => (): string | null => (errors.length > 0 ? `errors: ${JSON.stringify(errors)}` : null);
 
 function keyCount(ks: Keyspace): number {
   return Object.values(ks).reduce((n, db) => n + Object.keys(db).length, 0);
@@ -214,7 +197,7 @@ describe('examples', function () {
       for (let i = 1; i < 300; i += 3) await c.set(`plain:${i}`, `new-${i}`, 'PX', 600_000);
       await c.expire('plain:2', 900);
 
-      await converge(() => keyspaceOf(src, [0]), () => keyspaceOf(dst, [0]), errors);
+      await converge(() => keyspaceOf(src, [0]), () => keyspaceOf(dst, [0]), { ms: 45_000, failure: caught(errors), pollMs: 500 });
       const final = await keyspaceOf(dst, [0]);
       assert.ok(keyCount(final) > 400, `${keyCount(final)} keys compared`);
       assert.equal(final[0]['plain:1'].value, 'new-1', 'a write of the stream arrived');
@@ -287,7 +270,7 @@ describe('examples', function () {
         const source0 = (await keyspaceOf(src, [0]))[0];
         return { 0: Object.fromEntries(Object.entries(source0).map(([k, v]) => [renamed(k), v])) };
       };
-      await converge(expected, () => keyspaceOf(dst, [0]), errors);
+      await converge(expected, () => keyspaceOf(dst, [0]), { ms: 45_000, failure: caught(errors), pollMs: 500 });
       const final = (await keyspaceOf(dst, [0]))[0];
       const names = Object.keys(final);
       assert.deepEqual(names.filter((k) => k.startsWith('legacy:')), [], 'no key kept the old prefix');

@@ -4,7 +4,7 @@ import type { RedisCluster, RedisServer } from '../harness';
 import { readKeyspace, type LiveKey } from './keyspace';
 
 /** Every key of a server or cluster (all its masters), by db; our checkpoint keys left out. */
-export async function keyspaceOf(target: RedisServer | RedisCluster, dbs: number[] = [0]): Promise<Record<number, Record<string, LiveKey>>> {
+export async function keyspaceOf(target: RedisServer | RedisCluster, dbs: number[] = [0]): Promise<Keyspace> {
   const servers = 'seeds' in target ? await target.masters() : [target];
   const out: Record<number, Record<string, LiveKey>> = {};
   for (const db of dbs) {
@@ -36,6 +36,38 @@ export function assertSameKeyspace(actual: Record<number, Record<string, LiveKey
       const ee = e[k].expire_ms;
       assert.equal(ea === null, ee === null, `db ${db} ${k}: TTL presence (${ea} vs ${ee})`);
       if (ea !== null && ee !== null) assert.ok(Math.abs(ea - ee) <= ttlToleranceMs, `db ${db} ${k}: TTL ${ea} vs ${ee}`);
+    }
+  }
+}
+
+export type Keyspace = Record<number, Record<string, LiveKey>>;
+
+export interface ConvergeOptions {
+  /** How long the destination may take. Default 60 s. */
+  ms?: number;
+  /** What the flow reported as failed, if anything: polling stops at once, with it in the message. */
+  failure?: () => string | null;
+  /** Between two polls. Default 300 ms. */
+  pollMs?: number;
+}
+
+/**
+ * Polls until the destination equals what is expected of it (both read anew each time, the
+ * source first), and fails with the last difference once `ms` is up or the flow failed.
+ */
+export async function converge(expected: () => Promise<Keyspace>, actual: () => Promise<Keyspace>, opts: ConvergeOptions = {}): Promise<void> {
+  const deadline = Date.now() + (opts.ms ?? 60_000);
+  for (;;) {
+    const want = await expected();
+    try {
+      assertSameKeyspace(await actual(), want);
+      return;
+    } catch (err) {
+      const failure = opts.failure?.() ?? null;
+      if (Date.now() > deadline || failure !== null) {
+        throw new Error(`the destination did not converge: ${(err as Error).message}${failure === null ? '' : `\n${failure}`}`, { cause: err });
+      }
+      await new Promise((r) => setTimeout(r, opts.pollMs ?? 300));
     }
   }
 }
