@@ -22,7 +22,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cluster } from 'ioredis';
 import type Redis from 'ioredis';
-import { startCluster, startRedis, type RedisCluster, type RedisServer } from './harness';
+import { type RedisCluster, type RedisServer, type StartClusterOptions } from './harness';
+import { TestServers } from './support/servers';
 import { converge, keyspaceOf, type Keyspace } from './support/compare';
 import { builtNode, coreNodes, getNode, loadFlow, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode } from './support/node-red';
 import { fillAllTypes, nonIdempotentWrites } from './support/workload';
@@ -280,19 +281,10 @@ async function slotCounts(cluster: RedisCluster): Promise<Array<{ port: number; 
 describe('end to end in Node-RED: cluster sources and destinations under live writes', function () {
   this.timeout(150_000);
   let dir: string;
-  let stoppable: Array<{ stop(): Promise<void> }> = [];
   let loads: WriteLoad[] = [];
-
-  async function server(): Promise<RedisServer> {
-    const s = await startRedis();
-    stoppable.push(s);
-    return s;
-  }
-  async function cluster(opts: Parameters<typeof startCluster>[0]): Promise<RedisCluster> {
-    const c = await startCluster(opts);
-    stoppable.push(c);
-    return c;
-  }
+  const servers = new TestServers();
+  const server = (): Promise<RedisServer> => servers.server();
+  const cluster = (opts: StartClusterOptions): Promise<RedisCluster> => servers.cluster(opts);
   function startLoad(workers: number, round: (worker: number, r: number) => Promise<void>): WriteLoad {
     const l = new WriteLoad(workers, round);
     loads.push(l);
@@ -309,8 +301,7 @@ describe('end to end in Node-RED: cluster sources and destinations under live wr
     await Promise.allSettled(loads.map((l) => l.stop()));
     loads = [];
     await unloadFlow();
-    await Promise.allSettled(stoppable.map((s) => s.stop()));
-    stoppable = [];
+    await servers.stopAll();
     rmSync(dir, { recursive: true, force: true });
   });
 

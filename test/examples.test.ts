@@ -23,7 +23,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { jsonBytes } from '../lib/rdb/json';
-import { startCluster, startRedis, type RedisCluster, type RedisServer } from './harness';
+import { startRedis, type RedisCluster, type RedisServer, type StartClusterOptions } from './harness';
+import { TestServers } from './support/servers';
 import { converge, keyspaceOf, type Keyspace } from './support/compare';
 import { builtNode, coreNodes, getNode, loadFlow, startNodeRed, statusesOf, stopNodeRed, unloadFlow, waitFor, type FlowNode, type NodeModule } from './support/node-red';
 import { fillAllTypes, nonIdempotentWrites } from './support/workload';
@@ -143,24 +144,15 @@ describe('examples', function () {
   describe('scenarios', function () {
     this.timeout(180_000);
     let dir: string;
-    let stoppable: Array<{ stop(): Promise<void> }> = [];
-    async function server(): Promise<RedisServer> {
-      const s = await startRedis();
-      stoppable.push(s);
-      return s;
-    }
-    async function cluster(opts: Parameters<typeof startCluster>[0]): Promise<RedisCluster> {
-      const c = await startCluster(opts);
-      stoppable.push(c);
-      return c;
-    }
+    const servers = new TestServers();
+    const server = (): Promise<RedisServer> => servers.server();
+    const cluster = (opts: StartClusterOptions): Promise<RedisCluster> => servers.cluster(opts);
     beforeEach(() => {
       dir = mkdtempSync(join(tmpdir(), 'examples-'));
     });
     afterEach(async () => {
       await unloadFlow();
-      await Promise.allSettled(stoppable.map((s) => s.stop()));
-      stoppable = [];
+      await servers.stopAll();
       rmSync(dir, { recursive: true, force: true });
     });
 

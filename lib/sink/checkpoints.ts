@@ -18,8 +18,12 @@ interface ShardState {
 /**
  * The destination's record of what was applied, per source pipeline and shard: an epoch
  * (which full sync the offsets belong to), the offset of the last barrier (keyless or
- * cross-slot command, applied after everything before it), and per hash slot the offset of
- * the last guarded group, written in the same MULTI … EXEC as the group. They live in the
+ * cross-slot command, applied after everything before it), and per lane the offset of the
+ * last guarded group, written in the same MULTI … EXEC as the group. A lane is a run of
+ * operations applied in source order: a hash slot of a cluster destination; for a standalone
+ * destination, the slot router's output the operations came by (a router splits a batch by
+ * slot, so the parts of one batch reach the destination in no common order, and one floor
+ * for all of them would count a part's older operations as applied). They live in the
  * destination itself (keys `redis-sync:ckpt…`, db 0), so they are exactly as durable as the
  * data they describe.
  */
@@ -38,8 +42,13 @@ export class Checkpoints {
     this.masters = masters;
   }
 
-  private key(slot: number): string {
-    return this.cluster ? `${PREFIX}:{${hashTagForSlot(slot)}}` : PREFIX;
+  private key(lane: number): string {
+    return this.cluster ? `${PREFIX}:{${hashTagForSlot(lane)}}` : PREFIX;
+  }
+
+  /** A standalone destination keeps every lane of a pipeline in one hash: a field per lane. */
+  private field(id: string, lane: number): string {
+    return this.cluster || lane === 0 ? id : `${id}|p${lane}`;
   }
 
   private globalKey(): string {
@@ -56,15 +65,24 @@ export class Checkpoints {
     const st: ShardState = { epoch: epoch === null ? '' : String(epoch), barrier: 0, slots: new Map(), moved: moved !== null && !(moved instanceof RespError) };
     const b = parse(barrier, st.epoch);
     if (b !== null) st.barrier = b;
-    for (const m of this.masters) {
+    if (!this.cluster) {
+      const fields = await this.call(0, ['HGETALL', PREFIX]);
+      const all = Array.isArray(fields) ? fields.map(String) : [];
+      for (let i = 0; i + 1 < all.length; i += 2) {
+        const lane = all[i] === id ? 0 : all[i].startsWith(`${id}|p`) ? Number(all[i].slice(id.length + 2)) : NaN;
+        const v = parse(all[i + 1], st.epoch);
+        if (Number.isInteger(lane) && v !== null) st.slots.set(lane, v);
+      }
+    }
+    for (const m of this.cluster ? this.masters : []) {
       let cursor = '0';
       do {
         const r = (await m.call(['SCAN', cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000])) as [Buffer, Buffer[]];
         cursor = String(r[0]);
         for (const k of r[1]) {
           if (k.toString().endsWith(':global')) continue;
-          const v = parse(await this.call(this.cluster ? slotOf(k) : 0, ['HGET', k, id]), st.epoch);
-          if (v !== null) st.slots.set(this.cluster ? slotOf(k) : 0, v);
+          const v = parse(await this.call(slotOf(k), ['HGET', k, id]), st.epoch);
+          if (v !== null) st.slots.set(slotOf(k), v);
         }
       } while (cursor !== '0');
     }
@@ -86,39 +104,34 @@ export class Checkpoints {
     return this.state.has(`${source}|${shard}`);
   }
 
-  /** Whether the operation at `offset` on `slot` (SLOT_NONE for a barrier) is already applied. */
-  applied(source: string, shard: string, slot: number, offset: number): boolean {
-    return this.appliedIn(source, shard)(slot, offset);
+  /** Whether the operation at `offset` in `lane` (SLOT_NONE for a barrier) is already applied. */
+  applied(source: string, shard: string, lane: number, offset: number): boolean {
+    return this.appliedIn(source, shard)(lane, offset);
   }
 
   /** `applied` for one pipeline and shard, looked up once for a run of operations. */
-  appliedIn(source: string, shard: string): (slot: number, offset: number) => boolean {
+  appliedIn(source: string, shard: string): (lane: number, offset: number) => boolean {
     const st = this.state.get(`${source}|${shard}`);
     if (!st) return () => false;
-    if (!this.cluster) {
-      const floor = Math.max(st.barrier, st.slots.get(0) ?? -1);
-      return (_slot, offset) => offset <= floor;
-    }
-    return (slot, offset) => offset <= st.barrier || offset <= (st.slots.get(slot) ?? -1);
+    return (lane, offset) => offset <= st.barrier || offset <= (st.slots.get(lane) ?? -1);
   }
 
   /** The command that records a guarded group, to send inside its MULTI … EXEC. */
-  writeCommand(source: string, shard: string, slot: number, offset: number): CommandArg[] {
-    const st = this.state.get(`${source}|${shard}`);
-    return ['HSET', this.key(slot), `${source}|${shard}`, `${st?.epoch ?? ''} ${offset}`];
+  writeCommand(source: string, shard: string, lane: number, offset: number): CommandArg[] {
+    const id = `${source}|${shard}`;
+    return ['HSET', this.key(lane), this.field(id, lane), `${this.state.get(id)?.epoch ?? ''} ${offset}`];
   }
 
-  /** Asks the destination (not the cache) whether `slot` recorded `offset`: after a crash mid-command. */
-  async recordedAt(source: string, shard: string, slot: number, offset: number): Promise<boolean> {
+  /** Asks the destination (not the cache) whether `lane` recorded `offset`: after a crash mid-command. */
+  async recordedAt(source: string, shard: string, lane: number, offset: number): Promise<boolean> {
     const id = `${source}|${shard}`;
-    const v = parse(await this.call(slot, ['HGET', this.key(slot), id]), this.state.get(id)?.epoch ?? '');
+    const v = parse(await this.call(this.cluster ? lane : 0, ['HGET', this.key(lane), this.field(id, lane)]), this.state.get(id)?.epoch ?? '');
     return v !== null && v >= offset;
   }
 
   /** A guarded group's EXEC succeeded. */
-  noteApplied(source: string, shard: string, slot: number, offset: number): void {
-    const st = this.state.get(`${source}|${shard}`);
-    if (st) st.slots.set(this.cluster ? slot : 0, offset);
+  noteApplied(source: string, shard: string, lane: number, offset: number): void {
+    this.state.get(`${source}|${shard}`)?.slots.set(lane, offset);
   }
 
   async writeBarrier(source: string, shard: string, offset: number): Promise<void> {

@@ -78,6 +78,8 @@ const MAX_IN_FLIGHT = 4;
 
 interface Group {
   slot: number;
+  /** Its run of operations in the checkpoints (see Checkpoints): the slot, or for a standalone destination the router's output. */
+  lane: number;
   conn: NodeConnection;
   ops: Operation[];
   guarded: boolean;
@@ -288,12 +290,11 @@ export class DestinationWriter {
     let recovered!: () => void;
     this.recovery = new Promise((resolve) => (recovered = resolve));
     try {
-      if (!lost) {
-        const all = [...this.conns.values()];
-        const drained = await Promise.allSettled(all.map((c) => c.replied()));
-        lost = drained.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-        for (const c of all) c.takeFailures();
-      }
+      // every reply of the first attempt is in (or its connection gone) before anything is sent again
+      const all = [...this.conns.values()];
+      const drained = await Promise.allSettled(all.map((c) => c.replied()));
+      lost ??= drained.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      for (const c of all) c.takeFailures();
       if (lost) await this.reconnect(lost.reason);
       else {
         this.stats.redirects++;
@@ -514,16 +515,18 @@ export class DestinationWriter {
 
   private group(ops: Operation[], ctx: BatchContext): Group[] {
     const bySlot = new Map<number, Group>();
+    const partition = ctx.partition ?? 0;
     let shard: string | null = null;
     let applied = this.checkpoints.appliedIn(ctx.source, '');
     for (const op of ops) {
       const slot = this.slotOf(op);
+      const lane = this.cluster ? slot : partition;
       if (op.kind === 'command') {
         if (op.shard !== shard) {
           shard = op.shard;
           applied = this.checkpoints.appliedIn(ctx.source, shard);
         }
-        if (applied(slot, op.offset)) {
+        if (applied(lane, op.offset)) {
           this.stats.skippedReplays++;
           continue;
         }
@@ -531,7 +534,7 @@ export class DestinationWriter {
       if (this.cluster && (op.kind === 'key' || op.kind === 'command') && op.slot !== undefined) this.checkRoutedSlot(op, slot);
       let g = bySlot.get(slot);
       if (!g) {
-        g = { slot, conn: this.nodeFor(slot), ops: [], guarded: false };
+        g = { slot, lane, conn: this.nodeFor(slot), ops: [], guarded: false };
         bySlot.set(slot, g);
       }
       g.ops.push(op);
@@ -565,7 +568,7 @@ export class DestinationWriter {
     }
     if (g.guarded && last !== null && last.kind === 'command') {
       this.selectDb(c, 0, g);
-      c.send(this.checkpoints.writeCommand(ctx.source, last.shard, g.slot, last.offset), null, g);
+      c.send(this.checkpoints.writeCommand(ctx.source, last.shard, g.lane, last.offset), null, g);
       const done = { source: ctx.source, shard: last.shard, offset: last.offset };
       c.send(['EXEC'], (reply) => this.onExec(reply, g, done), g);
     }
@@ -576,7 +579,7 @@ export class DestinationWriter {
     if (reply instanceof RespError && reply.code !== 'EXECABORT') g.conn.reportError(reply, g);
     if (!Array.isArray(reply)) return;
     // the group is applied, checkpoint included: a retry of this batch must skip it
-    this.checkpoints.noteApplied(done.source, done.shard, g.slot, done.offset);
+    this.checkpoints.noteApplied(done.source, done.shard, g.lane, done.offset);
     for (const r of reply) if (r instanceof RespError) g.conn.reportError(r, g);
   }
 
