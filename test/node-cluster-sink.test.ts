@@ -3,6 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startRedis, type RedisServer } from './harness';
 import type { CommandOp } from '../lib/ops/operation';
 import { builtNode, coreNodes, getNode, loadFlow, received, startNodeRed, statusesOf, stopNodeRed, testFlow, unloadFlow, type NodeUnderTest } from './support/node-red';
+import net from 'node:net';
+import { freePort } from './support/net';
 import { waitFor } from './support/wait';
 
 let offset = 100;
@@ -74,4 +76,38 @@ describe('redis-cluster-sink node in a Node-RED runtime', function () {
     assert.equal(out.length, 1, 'the cut-off batch was passed on as applied');
     assert.deepEqual(caught, []);
   });
+
+  it('waits for a destination that cannot be reached yet, then applies the batch (no error, a warning and a status)', async () => {
+    const port = await freePort();
+    const flowAt = testFlow(
+      [
+        { id: 'ep', type: 'redis-endpoint', mode: 'standalone', host: '127.0.0.1', port: String(port) },
+        { id: 'sink', type: 'redis-cluster-sink', z: 'tab', endpoint: 'ep', conflict: 'ignore', wires: [['out']] },
+      ],
+      ['out'],
+    );
+    await loadFlow([builtNode('redis-endpoint'), builtNode('redis-cluster-sink'), ...coreNodes('common/25-catch.js')], flowAt);
+    const out = received('out');
+    const caught = received('caught');
+    const statuses = statusesOf('sink');
+    getNode<NodeUnderTest>('sink').receive({ payload: [set('late', 'v')] });
+    await waitFor(() => statuses.some((s) => s.startsWith('yellow:reconnecting')), 10_000, 'the reconnecting status');
+    // a plain TCP forwarder (not a Redis) that starts listening only now, in front of the real destination
+    const forwarder = net.createServer((client) => {
+      const upstream = net.connect(destination.port, '127.0.0.1');
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => forwarder.listen(port, '127.0.0.1', resolve));
+    try {
+      await waitFor(() => out.length === 1, 15_000, 'the batch applied once the destination answers');
+      assert.equal(await destination.command('GET', 'late'), 'v');
+      assert.deepEqual(caught, []);
+      await unloadFlow();
+    } finally {
+      forwarder.close();
+    }
+  });
 });
+

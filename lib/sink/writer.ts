@@ -141,7 +141,29 @@ export class DestinationWriter {
     return this.cluster;
   }
 
+  /**
+   * Connects, learns the destination's version and (cluster) slot map. A destination that
+   * cannot be reached yet is tried again as a lost one is (see reconnect); refused
+   * credentials are not, since trying again cannot cure them.
+   */
   async connect(): Promise<void> {
+    const since = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.connectOnce();
+        return;
+      } catch (err) {
+        const reason = err instanceof Error ? err.message : String(err);
+        if (this.closed || /authentication failed/.test(reason) || Date.now() - since > RECONNECT_FOR_MS) throw err;
+        for (const c of this.conns.values()) c.close();
+        this.conns.clear();
+        this.opts.onReconnect?.(reason, attempt);
+        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** (attempt - 1), 2000)));
+      }
+    }
+  }
+
+  private async connectOnce(): Promise<void> {
     const first = await this.openSeed();
     const info = String(await first.call(['INFO', 'server'])) + String(await first.call(['INFO', 'cluster']));
     const ver = /redis_version:(\d+)\.(\d+)/.exec(info);

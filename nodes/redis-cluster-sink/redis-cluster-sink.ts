@@ -54,6 +54,7 @@ export = function register(RED: NodeRedApi): void {
     node.status({ fill: 'grey', shape: 'ring', text: RED._('redis-cluster-sink.status.idle') });
 
     function getWriter(): Promise<DestinationWriter> {
+      if (connecting) return connecting;
       if (writer) return Promise.resolve(writer);
       connecting ??= (async () => {
         if (!endpoint) throw new NodeFault('CONFIG', RED._('redis-cluster-sink.errors.noEndpoint'));
@@ -68,13 +69,15 @@ export = function register(RED: NodeRedApi): void {
             node.status({ fill: 'yellow', shape: 'ring', text: RED._('redis-cluster-sink.status.reconnecting', { n: attempt }) });
           },
         });
+        // set before connecting: a close while it still tries to reach the destination stops it
+        writer = w;
         try {
           await w.connect();
         } catch (err) {
           w.close();
+          writer = null;
           throw err;
         }
-        writer = w;
         return w;
       })().finally(() => {
         connecting = null;
