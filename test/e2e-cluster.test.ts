@@ -248,7 +248,8 @@ function assertWritesDuringFullSync(load: WriteLoad, obs: Observed, deployedAt: 
   const during = load.roundsBetween(deployedAt, obs.lastKeyAt);
   if (process.env.DEBUG_E2E) console.log(`rounds ${load.rounds}, during full sync ${during} (${obs.lastKeyAt - deployedAt} ms); sinks: keys ${obs.sum('keys')}, commands ${obs.sum('commands')}, redirects ${obs.sum('redirects')}`);
   assert.ok(obs.lastKeyAt > deployedAt, 'snapshot keys were applied after the deploy');
-  assert.ok(during >= 3, `write rounds during the full sync: ${during} (of ${load.rounds}) between deploy and the last snapshot key applied ${obs.lastKeyAt - deployedAt} ms later`);
+  // the sink can finish a small snapshot in about 100 ms, a few rounds' time: one round is the proof
+  assert.ok(during >= 1, `write rounds during the full sync: ${during} (of ${load.rounds}) between deploy and the last snapshot key applied ${obs.lastKeyAt - deployedAt} ms later`);
 }
 
 /** A converge option: what the flow reported (caught errors, red statuses) ends the wait. */
