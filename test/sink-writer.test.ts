@@ -4,7 +4,7 @@ import { startCluster, startRedis, type RedisCluster, type RedisServer } from '.
 import { slotOf } from '../lib/cluster/slots';
 import type { CommandOp, Operation } from '../lib/ops/operation';
 import { encodeCommands } from '../lib/resp/encoder';
-import { DestinationWriter } from '../lib/sink/writer';
+import { DestinationWriter, type ConflictPolicy } from '../lib/sink/writer';
 
 const SOURCE = { source: 'writer-test' };
 let offset = 1000;
@@ -22,6 +22,13 @@ function encodedSize(ops: CommandOp[]): number {
   return encodeCommands(ops.map((o) => [o.name, ...o.args])).length;
 }
 
+/** A writer connected to a standalone destination. */
+async function writerTo(server: RedisServer, conflict?: ConflictPolicy): Promise<DestinationWriter> {
+  const w = new DestinationWriter({ endpoint: { mode: 'standalone', host: server.host, port: server.port }, conflict });
+  await w.connect();
+  return w;
+}
+
 /** The largest query buffer among the destination's clients: what it read but has not run yet. */
 async function largestQueryBuffer(server: RedisServer): Promise<number> {
   const list = String(await server.command('CLIENT', 'LIST'));
@@ -35,8 +42,7 @@ describe('lib/sink DestinationWriter: batches in flight', function () {
 
   beforeEach(async () => {
     server = await startRedis();
-    writer = new DestinationWriter({ endpoint: { mode: 'standalone', host: server.host, port: server.port } });
-    await writer.connect();
+    writer = await writerTo(server);
     // the first batch of a pipeline loads its checkpoints and is applied alone
     await writer.apply([command('SET', 'warm', '1')], SOURCE);
   });
@@ -164,11 +170,7 @@ describe('lib/sink DestinationWriter: a cluster source shard synced again under 
     await server.stop();
   });
 
-  async function writer(): Promise<DestinationWriter> {
-    const w = new DestinationWriter({ endpoint: { mode: 'standalone', host: server.host, port: server.port }, conflict: 'intercept' });
-    await w.connect();
-    return w;
-  }
+  const writer = (): Promise<DestinationWriter> => writerTo(server, 'intercept');
 
   it("removes the shard's earlier keys by slot when its keys kept their names", async () => {
     const own = inShard('own:');
@@ -200,7 +202,7 @@ describe('lib/sink DestinationWriter: a cluster source shard synced again under 
   });
 });
 
-describe('lib/sink DestinationWriter: a new full sync behind a slot router with two outputs', function () {
+describe('lib/sink DestinationWriter: a standalone destination behind a slot router with two outputs', function () {
   this.timeout(60_000);
   let server: RedisServer;
   before(async () => {
@@ -211,12 +213,7 @@ describe('lib/sink DestinationWriter: a new full sync behind a slot router with 
   });
 
   it('the sink behind the first output empties the destination once; the other only starts over, and keeps what the first wrote', async () => {
-    const sink = async (): Promise<DestinationWriter> => {
-      const w = new DestinationWriter({ endpoint: { mode: 'standalone', host: server.host, port: server.port }, conflict: 'intercept' });
-      await w.connect();
-      return w;
-    };
-    const [first, second] = [await sink(), await sink()];
+    const [first, second] = [await writerTo(server, 'intercept'), await writerTo(server, 'intercept')];
     try {
       const begin = (replid: string): Operation => ({ kind: 'snapshot-begin', shard: 'standalone', replid, offset: 0 });
       // the first sync: each sink applies a guarded command of its slots
@@ -237,35 +234,19 @@ describe('lib/sink DestinationWriter: a new full sync behind a slot router with 
       second.close();
     }
   });
-});
-
-describe('lib/sink DestinationWriter: a standalone destination behind a slot router', function () {
-  this.timeout(60_000);
-  let server: RedisServer;
-  before(async () => {
-    server = await startRedis();
-  });
-  after(async () => {
-    await server.stop();
-  });
 
   it('keeps a checkpoint per router output: the parts of a batch come in no common order, and a replay skips exactly what landed', async () => {
     const at = (op: CommandOp, o: number): CommandOp => ({ ...op, offset: o });
     // one source batch, split by slot: part 0 holds a later write than part 1's
     const part0 = [at(command('INCR', 'x'), 20)];
     const part1 = [at(command('SET', 'y', 'v'), 10), at(command('INCR', 'z'), 15)];
-    const open = async (): Promise<DestinationWriter> => {
-      const w = new DestinationWriter({ endpoint: { mode: 'standalone', host: server.host, port: server.port } });
-      await w.connect();
-      return w;
-    };
-    const first = await open();
+    const first = await writerTo(server);
     await first.apply(part0, { source: 'split', partition: 0 });
     await first.apply(part1, { source: 'split', partition: 1 });
     first.close();
     assert.deepEqual([await server.command('GET', 'x'), await server.command('GET', 'y'), await server.command('GET', 'z')], ['1', 'v', '1']);
     // after a restart the whole batch comes again: the non-idempotent writes are not repeated
-    const again = await open();
+    const again = await writerTo(server);
     await again.apply(part0, { source: 'split', partition: 0 });
     await again.apply(part1, { source: 'split', partition: 1 });
     again.close();

@@ -158,7 +158,7 @@ export class DestinationWriter {
         for (const c of this.conns.values()) c.close();
         this.conns.clear();
         this.opts.onReconnect?.(reason, attempt);
-        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** (attempt - 1), 2000)));
+        await reconnectPause(attempt);
       }
     }
   }
@@ -397,7 +397,7 @@ export class DestinationWriter {
     for (let attempt = 1; ; attempt++) {
       if (this.closed) throw cause;
       this.opts.onReconnect?.(cause instanceof Error ? cause.message : String(cause), attempt);
-      await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** (attempt - 1), 2000)));
+      await reconnectPause(attempt);
       for (const [name, c] of this.conns) {
         if (c.broken === null) continue;
         c.close();
@@ -754,3 +754,7 @@ function connectionError(reason: unknown): SinkError {
   return new SinkError('CONNECTION', reason instanceof Error ? reason.message : String(reason));
 }
 
+/** Between two tries to reach the destination: 100 ms, doubling up to 2 s. */
+function reconnectPause(attempt: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.min(100 * 2 ** (attempt - 1), 2000)));
+}
