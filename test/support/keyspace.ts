@@ -53,17 +53,25 @@ async function readStream(c: Redis, key: Buffer): Promise<unknown> {
   };
 }
 
-/** Reads one key with the plain read commands (binary-safe), as the fixture JSON has it. */
+/**
+ * Reads one key with the plain read commands (binary-safe), as the fixture JSON has it. A key
+ * that expires while it is read (the live tests write short TTLs) reads as gone: null (Redis
+ * keeps no empty collections, so an empty read means the key went away).
+ */
 export async function readKey(c: Redis, key: Buffer): Promise<LiveKey | null> {
   const type = ((await c.callBuffer('TYPE', key)) as Buffer).toString();
   if (type === 'none') return null;
   const pttl = Number(await c.call('PTTL', key));
   const expire_ms = pttl < 0 ? null : Number(await c.call('PEXPIRETIME', key));
+  if (pttl === -2 || expire_ms === -2) return null;
   let value: unknown;
   switch (type) {
-    case 'string':
-      value = jsonBytes((await c.callBuffer('GET', key)) as Buffer);
+    case 'string': {
+      const v = (await c.callBuffer('GET', key)) as Buffer | null;
+      if (v === null) return null;
+      value = jsonBytes(v);
       break;
+    }
     case 'list':
       value = ((await c.callBuffer('LRANGE', key, 0, -1)) as Buffer[]).map(jsonBytes);
       break;
@@ -82,6 +90,7 @@ export async function readKey(c: Redis, key: Buffer): Promise<LiveKey | null> {
     default:
       throw new Error(`readKey: type ${type} of key ${jsonBytes(key)} is not handled`);
   }
+  if (Array.isArray(value) ? value.length === 0 : typeof value === 'object' && value !== null && !('entries' in value) && Object.keys(value).length === 0) return null;
   return { type, expire_ms, value };
 }
 
