@@ -119,10 +119,7 @@ describe('lib/sink DestinationWriter: a slot moves under batches in flight', fun
       const from = (await cluster.masterForSlot(slot)) as RedisServer;
       const masters = await cluster.masters();
       const to = masters.find((m) => m.port !== from.port) as RedisServer;
-      const toId = String(await to.command('CLUSTER', 'MYID'));
-      await to.command('CLUSTER', 'SETSLOT', slot, 'NODE', toId);
-      await from.command('CLUSTER', 'SETSLOT', slot, 'NODE', toId);
-      for (const m of masters) if (m !== from && m !== to) await m.command('CLUSTER', 'SETSLOT', slot, 'NODE', toId);
+      await cluster.moveSlot(slot, to);
       const writes = [1, 2, 3, 4].map((n) => on(keys.map((k) => command('SET', k, `v${n}`))));
       await Promise.all(writes.map((b) => writer.apply(b, SOURCE)));
       assert.ok(writer.stats.redirects > 0, 'no redirect was seen: the test did not exercise the recovery');

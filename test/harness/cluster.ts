@@ -102,6 +102,39 @@ export class RedisCluster {
   }
 
   /**
+   * Moves a slot and its keys to another master the way redis-cli --cluster reshard does,
+   * resolved once every node names the new owner. The target is marked IMPORTING first so that
+   * its SETSLOT NODE bumps its config epoch: without the bump, gossip from the old owner (with a
+   * higher epoch) can hand the slot back, and each node then redirects to the other for good.
+   */
+  async moveSlot(slot: number, to: RedisServer): Promise<void> {
+    const from = await this.masterForSlot(slot);
+    if (from === undefined) throw new Error(`slot ${slot} is not assigned`);
+    if (from.port === to.port) return;
+    const [fromId, toId] = await Promise.all([from, to].map(async (n) => String(await n.command('CLUSTER', 'MYID'))));
+    await to.command('CLUSTER', 'SETSLOT', slot, 'IMPORTING', fromId);
+    await from.command('CLUSTER', 'SETSLOT', slot, 'MIGRATING', toId);
+    for (;;) {
+      const keys = (await from.command('CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
+      if (keys.length === 0) break;
+      const auth = from.password === undefined ? [] : ['AUTH', from.password];
+      await from.command('MIGRATE', to.host, to.port, '', 0, 5000, ...auth, 'KEYS', ...keys);
+    }
+    await to.command('CLUSTER', 'SETSLOT', slot, 'NODE', toId);
+    await from.command('CLUSTER', 'SETSLOT', slot, 'NODE', toId);
+    const masters = await this.masters();
+    await Promise.all(masters.filter((m) => m !== from && m !== to).map((m) => m.command('CLUSTER', 'SETSLOT', slot, 'NODE', toId)));
+    await this.waitConverged(15_000, async () => {
+      for (const node of this.nodes) {
+        const ranges = (await node.command('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
+        const owner = ranges.find(([start, end]) => slot >= start && slot <= end)?.[2][1];
+        if (Number(owner) !== to.port) return `${node.port} still sees slot ${slot} at ${String(owner)}`;
+      }
+      return undefined;
+    });
+  }
+
+  /**
    * Waits until every node reports the expected cluster_state, knows every other node with
    * no failure flags, counts the same assigned slots and the same masters, and every replica's
    * link to its master is up.
