@@ -12,7 +12,7 @@ import { RespError } from '../resp/errors';
 import type { RespValue } from '../resp/parser';
 import { Checkpoints } from './checkpoints';
 import { isReplaySafe, STANDALONE_ONLY, TO_EVERY_MASTER, TX_MARKERS } from './commands';
-import { NodeConnection, type ConnectionOptions, type ReplyFailure } from './connection';
+import { NodeConnection, type ConnectionOptions, type ReplyFailure, type ReplyHandler } from './connection';
 import { SinkError } from './errors';
 import { restoreCommands } from './restore';
 import { typedCommands, TypedLimits } from './typed';
@@ -54,6 +54,8 @@ export interface WriterStats {
   typedKeys: number;
   droppedFieldTtls: number;
   redirects: number;
+  /** Commands sent to the node importing their slot (ASK), while the slot was migrating. */
+  asks: number;
 }
 
 const FULL_SLOTS = 16384;
@@ -102,7 +104,7 @@ interface InFlight {
  * pipelined per node. Exactly once: see commands.ts and checkpoints.ts for the rule.
  */
 export class DestinationWriter {
-  readonly stats: WriterStats = { keys: 0, commands: 0, skippedReplays: 0, skippedExisting: 0, typedKeys: 0, droppedFieldTtls: 0, redirects: 0 };
+  readonly stats: WriterStats = { keys: 0, commands: 0, skippedReplays: 0, skippedExisting: 0, typedKeys: 0, droppedFieldTtls: 0, redirects: 0, asks: 0 };
   private readonly opts: Required<Omit<WriterOptions, 'endpoint' | 'onReconnect'>> & Pick<WriterOptions, 'endpoint' | 'onReconnect'>;
   private readonly limits = new TypedLimits();
   private cluster = false;
@@ -300,7 +302,7 @@ export class DestinationWriter {
     const conns = [...batch.marks.keys()];
     const replies = await Promise.allSettled(conns.map((c) => c.replied(batch.marks.get(c))));
     let lost = replies.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (!lost && !this.triage(conns.flatMap((c) => c.takeFailures(batch.marks.get(c))))) {
+    if (!lost && this.triage(conns.flatMap((c) => c.takeFailures(batch.marks.get(c)))).length === 0) {
       this.inFlight.shift();
       return;
     }
@@ -477,7 +479,14 @@ export class DestinationWriter {
   /** One command on the master of `slot`, following redirections (see REDIRECTS). */
   private async callAt(slot: number, args: readonly CommandArg[]): Promise<RespValue> {
     for (let attempt = 1; ; attempt++) {
-      const reply = await this.nodeFor(slot).call(args);
+      let reply = await this.nodeFor(slot).call(args);
+      if (this.cluster && reply instanceof RespError && reply.code === 'ASK') {
+        // the slot is migrating and the key is not (or no longer) here: the importing node takes it behind ASKING
+        this.stats.asks++;
+        const to = await this.askedNode(reply);
+        to.send(['ASKING']);
+        reply = await to.call(args);
+      }
       if (!this.redirected(reply, attempt)) return reply;
       await this.followRedirect(attempt);
     }
@@ -513,21 +522,23 @@ export class DestinationWriter {
   private async applySegment(ops: Operation[], ctx: BatchContext): Promise<void> {
     if (ops.length === 0) return;
     for (let attempt = 1; ; attempt++) {
-      let redirected: boolean;
+      let redirects: ReplyFailure[];
       try {
         await this.checkpoints.prepare(ctx.source, ops[0].shard);
+        const groups = this.group(ops, ctx);
         const touched = new Set<NodeConnection>();
-        for (const g of this.group(ops, ctx)) {
+        for (const g of groups) {
           this.sendGroup(g, ctx);
           touched.add(g.conn);
         }
-        redirected = await this.collect([...touched]);
+        redirects = await this.collect([...touched]);
+        if (redirects.length > 0 && redirects.every((f) => f.error.code === 'ASK')) redirects = await this.followAsks(groups, redirects, ctx);
       } catch (err) {
         if (!this.lostConnection()) throw err;
         await this.reconnect(err);
         continue;
       }
-      if (!redirected) return;
+      if (redirects.length === 0) return;
       if (attempt >= REDIRECT_TRIES) throw new SinkError('MOVED', `the destination still redirects after ${attempt} slot map refreshes (about a minute)`);
       // re-apply what did not land: already applied guarded groups are skipped by their checkpoint,
       // unguarded ones are assignments and may run twice
@@ -596,6 +607,60 @@ export class DestinationWriter {
     }
   }
 
+  /**
+   * ASK: the slot is migrating, and these commands' keys are no longer (or not yet) on the
+   * node that owns it, so they go to the node importing it, each behind ASKING. A key missing
+   * on the migrating node cannot come back there (every later command on it is asked too), so
+   * what an ASK names is the tail of that key's commands, and sending just that tail, in order,
+   * keeps each key's order without waiting for the migration to end. A guarded group was
+   * refused whole (EXECABORT, or its EXEC was asked): it goes whole, ASKING before its MULTI,
+   * which keeps the flag for every queued command. Returns the redirections of that second
+   * try (e.g. TRYAGAIN for a group whose keys the migration has split between the nodes).
+   */
+  private async followAsks(groups: Group[], asks: ReplyFailure[], ctx: BatchContext): Promise<ReplyFailure[]> {
+    this.stats.asks += asks.length;
+    const asked = new Map<unknown, number>();
+    const targets = new Map<number, NodeConnection>();
+    for (const f of asks) {
+      asked.set(f.tag, (asked.get(f.tag) ?? 0) + 1);
+      const slot = Number(f.error.message.split(' ')[1]);
+      if (!targets.has(slot)) targets.set(slot, await this.askedNode(f.error));
+    }
+    const touched = new Set<NodeConnection>();
+    for (const g of groups) {
+      const to = targets.get(g.slot);
+      if (to === undefined) continue;
+      touched.add(to);
+      if (g.guarded) {
+        to.send(['ASKING'], null, g);
+        this.sendGroup({ ...g, conn: to }, ctx);
+        continue;
+      }
+      for (const op of g.ops) {
+        const n = asked.get(op) ?? 0;
+        if (n === 0) continue;
+        if (op.kind === 'command') {
+          to.send(['ASKING'], null, op);
+          to.sendNamed(op.name, op.args, op);
+        } else if (op.kind === 'key') {
+          for (const cmd of this.keyCommands(op, new TypedLimits()).slice(-n)) {
+            to.send(['ASKING'], null, op);
+            to.send(cmd, this.keyReplies(to, op), op);
+          }
+        }
+      }
+    }
+    return this.collect([...touched]);
+  }
+
+  /** A connection to the node an ASK names (`ASK <slot> <host>:<port>`; an unknown host is the seeds' host). */
+  private askedNode(ask: RespError): Promise<NodeConnection> {
+    const address = ask.message.split(' ')[2] ?? '';
+    const colon = address.lastIndexOf(':');
+    const host = address.slice(0, colon);
+    return this.open(host === '' || host === '?' ? this.seedHost() : host, Number(address.slice(colon + 1)));
+  }
+
   private onExec(reply: RespValue, g: Group, done: { source: string; shard: string; offset: number }): void {
     // EXECABORT (a queued command was refused, e.g. MOVED): the error of that command is in `errors`.
     if (reply instanceof RespError && reply.code !== 'EXECABORT') g.conn.reportError(reply, g);
@@ -626,18 +691,30 @@ export class DestinationWriter {
     }
     this.selectDb(c, op.db, g);
     if (op.chunk === null || op.chunk.index === 0) this.stats.keys++;
-    const restorable = op.raw !== null && op.rdbVersion <= this.rdbVersion && op.raw.length <= this.opts.restoreMaxBytes;
-    if (restorable) {
-      const skipExisting = this.opts.conflict === 'skip-existing';
-      const commands = restoreCommands(op, new DumpPayload(op.rdbType, op.raw as Buffer, op.rdbVersion), !skipExisting, this.version, Date.now());
-      for (const args of commands ?? []) c.send(args, skipExisting ? (r) => this.onSkippable(r, c, op) : null, op);
-      return;
+    if (!this.restorable(op)) this.stats.typedKeys++;
+    const onReply = this.keyReplies(c, op);
+    for (const cmd of this.keyCommands(op, this.limits)) c.send(cmd, onReply, op);
+    this.stats.droppedFieldTtls = this.limits.droppedFieldTtls;
+  }
+
+  private restorable(op: KeyOp): boolean {
+    return op.raw !== null && op.rdbVersion <= this.rdbVersion && op.raw.length <= this.opts.restoreMaxBytes;
+  }
+
+  /** A snapshot key as commands: one RESTORE where the destination takes the payload, typed commands otherwise. */
+  private keyCommands(op: KeyOp, limits: TypedLimits): CommandArg[][] {
+    if (this.restorable(op)) {
+      const replace = this.opts.conflict !== 'skip-existing';
+      return restoreCommands(op, new DumpPayload(op.rdbType, op.raw as Buffer, op.rdbVersion), replace, this.version, Date.now()) ?? [];
     }
-    this.stats.typedKeys++;
     const value = (op.value === null ? decodeRawValue(op.rdbType, op.raw as Buffer, op.rdbVersion) : op) as KeyValue;
     const part = { first: op.chunk === null || op.chunk.index === 0, last: op.chunk === null || op.chunk.last, expireMs: op.expireMs };
-    for (const cmd of typedCommands(op.key, value, part, { version: this.version }, this.limits)) c.send(cmd, null, op);
-    this.stats.droppedFieldTtls = this.limits.droppedFieldTtls;
+    return typedCommands(op.key, value, part, { version: this.version }, limits);
+  }
+
+  /** Under "skip existing", a RESTORE refused with BUSYKEY is a key kept, not a failure. */
+  private keyReplies(c: NodeConnection, op: KeyOp): ReplyHandler {
+    return this.opts.conflict === 'skip-existing' && this.restorable(op) ? (r) => this.onSkippable(r, c, op) : null;
   }
 
   private onSkippable(reply: RespValue, c: NodeConnection, op: KeyOp): void {
@@ -647,22 +724,22 @@ export class DestinationWriter {
     }
   }
 
-  /** Waits for every reply; true when some commands were redirected (to be sent again). */
-  private async collect(conns: NodeConnection[]): Promise<boolean> {
+  /** Waits for every reply; returns the redirected commands (to be sent again). */
+  private async collect(conns: NodeConnection[]): Promise<ReplyFailure[]> {
     const results = await Promise.allSettled(conns.map((c) => c.replied()));
     const broken = results.find((r) => r.status === 'rejected');
     if (broken) throw connectionError(broken.reason);
     return this.triage(conns.flatMap((c) => c.takeFailures()));
   }
 
-  /** True when some commands were redirected (to be sent again); throws for any other refusal. */
-  private triage(failures: ReplyFailure[]): boolean {
-    let redirected = false;
-    for (const { error, tag } of failures) {
-      if (REDIRECTS.has(error.code)) redirected = true;
-      else if (error.code !== 'EXECABORT') throw SinkError.fromReply(error, tag); // EXECABORT: reported through the queued command's own error
+  /** The redirected commands (to be sent again); throws for any other refusal. */
+  private triage(failures: ReplyFailure[]): ReplyFailure[] {
+    const redirects: ReplyFailure[] = [];
+    for (const f of failures) {
+      if (REDIRECTS.has(f.error.code)) redirects.push(f);
+      else if (f.error.code !== 'EXECABORT') throw SinkError.fromReply(f.error, f.tag); // EXECABORT: reported through the queued command's own error
     }
-    return redirected;
+    return redirects;
   }
 
   /**
@@ -743,7 +820,7 @@ export class DestinationWriter {
       c.send(args, null, op);
     }
     this.stats.commands++;
-    if (await this.collect(targets)) throw new SinkError('MOVED', `${op.name} at offset ${op.offset} was redirected`);
+    if ((await this.collect(targets)).length > 0) throw new SinkError('MOVED', `${op.name} at offset ${op.offset} was redirected`);
     if (op.name === 'FLUSHALL' || op.name === 'FLUSHDB') this.checkpoints.forgetSlots();
     for (const c of targets) this.selectDb(c, 0, op);
     if (this.opts.exactlyOnce) await this.checkpoints.writeBarrier(ctx.source, op.shard, op.offset);

@@ -33,6 +33,16 @@ export interface FailoverOptions {
   timeoutMs?: number;
 }
 
+/** A slot on its way from one master to another (see RedisCluster.startSlotMigration). */
+export interface SlotMigration {
+  /** The master the slot leaves. */
+  from: RedisServer;
+  /** Moves these keys of the slot now (MIGRATE). */
+  migrate(keys: string[]): Promise<void>;
+  /** Moves the remaining keys, gives the slot to the target on every master, and waits until all nodes agree. */
+  finish(): Promise<void>;
+}
+
 type Role = { role: 'master' } | { role: 'slave'; masterPort: number; linkState: string };
 
 export class RedisCluster {
@@ -101,37 +111,53 @@ export class RedisCluster {
     });
   }
 
-  /**
-   * Moves a slot and its keys to another master the way redis-cli --cluster reshard does,
-   * resolved once every node names the new owner. The target is marked IMPORTING first so that
-   * its SETSLOT NODE bumps its config epoch: without the bump, gossip from the old owner (with a
-   * higher epoch) can hand the slot back, and each node then redirects to the other for good.
-   */
+  /** Moves a slot and its keys to another master, as redis-cli --cluster reshard does. */
   async moveSlot(slot: number, to: RedisServer): Promise<void> {
+    const migration = await this.startSlotMigration(slot, to);
+    await migration.finish();
+  }
+
+  /**
+   * Opens the migration of a slot to another master (IMPORTING on the target, MIGRATING on its
+   * owner), which moves keys on request and ends with finish(). Until then the owner answers
+   * ASK for every key it no longer has.
+   */
+  async startSlotMigration(slot: number, to: RedisServer): Promise<SlotMigration> {
     const from = await this.masterForSlot(slot);
     if (from === undefined) throw new Error(`slot ${slot} is not assigned`);
-    if (from.port === to.port) return;
+    if (from.port === to.port) throw new Error(`slot ${slot} is on ${to.port} already`);
     const [fromId, toId] = await Promise.all([from, to].map(async (n) => String(await n.command('CLUSTER', 'MYID'))));
     await to.command('CLUSTER', 'SETSLOT', slot, 'IMPORTING', fromId);
     await from.command('CLUSTER', 'SETSLOT', slot, 'MIGRATING', toId);
-    for (;;) {
-      const keys = (await from.command('CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
-      if (keys.length === 0) break;
-      const auth = from.password === undefined ? [] : ['AUTH', from.password];
-      await from.command('MIGRATE', to.host, to.port, '', 0, 5000, ...auth, 'KEYS', ...keys);
-    }
-    await to.command('CLUSTER', 'SETSLOT', slot, 'NODE', toId);
-    await from.command('CLUSTER', 'SETSLOT', slot, 'NODE', toId);
-    const masters = await this.masters();
-    await Promise.all(masters.filter((m) => m !== from && m !== to).map((m) => m.command('CLUSTER', 'SETSLOT', slot, 'NODE', toId)));
-    await this.waitConverged(15_000, async () => {
-      for (const node of this.nodes) {
-        const ranges = (await node.command('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
-        const owner = ranges.find(([start, end]) => slot >= start && slot <= end)?.[2][1];
-        if (Number(owner) !== to.port) return `${node.port} still sees slot ${slot} at ${String(owner)}`;
-      }
-      return undefined;
-    });
+    const auth = from.password === undefined ? [] : ['AUTH', from.password];
+    const migrate = async (keys: string[]): Promise<void> => {
+      if (keys.length > 0) await from.command('MIGRATE', to.host, to.port, '', 0, 5000, ...auth, 'KEYS', ...keys);
+    };
+    return {
+      from,
+      migrate,
+      // The target takes the slot first: its SETSLOT NODE then bumps its config epoch (it was
+      // importing), so gossip from the old owner, with an older epoch, cannot hand it back.
+      finish: async () => {
+        for (;;) {
+          const keys = (await from.command('CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
+          if (keys.length === 0) break;
+          await migrate(keys);
+        }
+        await to.command('CLUSTER', 'SETSLOT', slot, 'NODE', toId);
+        await from.command('CLUSTER', 'SETSLOT', slot, 'NODE', toId);
+        const others = (await this.masters()).filter((m) => m.port !== from.port && m.port !== to.port);
+        await Promise.all(others.map((m) => m.command('CLUSTER', 'SETSLOT', slot, 'NODE', toId)));
+        await this.waitConverged(15_000, async () => {
+          for (const node of this.nodes) {
+            const ranges = (await node.command('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
+            const owner = ranges.find(([start, end]) => slot >= start && slot <= end)?.[2][1];
+            if (Number(owner) !== to.port) return `${node.port} still sees slot ${slot} at ${String(owner)}`;
+          }
+          return undefined;
+        });
+      },
+    };
   }
 
   /**
