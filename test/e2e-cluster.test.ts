@@ -166,6 +166,7 @@ interface SinkStats {
   keys: number;
   commands: number;
   redirects: number;
+  asks: number;
 }
 
 /** What the running flow shows: errors caught, sink statuses, and the sinks' applied snapshot keys over time. */
@@ -217,7 +218,7 @@ class Observed {
   /** For failure messages: what the flow reported and how far the sinks got. */
   describe(): string {
     const p = this.progress as { phase?: string; lagBytes?: number; spoolBytes?: number } | null;
-    return `flow errors: ${JSON.stringify([...this.errors, ...this.statuses])}; sinks applied keys ${this.sum('keys')}, commands ${this.sum('commands')}, redirects ${this.sum('redirects')}; source ${p?.phase} lag ${p?.lagBytes} B spool ${p?.spoolBytes} B`;
+    return `flow errors: ${JSON.stringify([...this.errors, ...this.statuses])}; sinks applied keys ${this.sum('keys')}, commands ${this.sum('commands')}, redirects ${this.sum('redirects')}, asks ${this.sum('asks')}; source ${p?.phase} lag ${p?.lagBytes} B spool ${p?.spoolBytes} B`;
   }
 
   assertHealthy(): void {
@@ -422,7 +423,7 @@ describe('end to end in Node-RED: cluster sources and destinations under live wr
     );
     await load.advance(20);
     await load.stop();
-    if (process.env.DEBUG_E2E) console.log(`reshards: ${one.start - deployedAt}..${one.end - deployedAt} ms and ${two.start - deployedAt}..${two.end - deployedAt} ms after the deploy; last snapshot key at ${obs.lastKeyAt - deployedAt} ms`);
+    if (process.env.DEBUG_E2E) console.log(`reshards: ${one.start - deployedAt}..${one.end - deployedAt} ms and ${two.start - deployedAt}..${two.end - deployedAt} ms after the deploy; last snapshot key at ${obs.lastKeyAt - deployedAt} ms; asks ${obs.sum('asks')}`);
     assert.ok(one.end > deployedAt, 'the first resharding went on after the deploy');
     assertWritesDuringFullSync(load, obs, deployedAt);
     await converge(() => keyspaceOf(src, [0]), () => keyspaceOf(dst, [0]), { failure: reported(obs), pollMs: 500 });
