@@ -62,7 +62,8 @@
  * (full,incr,backpressure), BENCH_E2E_PROF (a directory: Node-RED runs with --cpu-prof, and
  * the profile is summarized per phase at the end; bench/support/e2e-profile.ts summarizes any
  * window of it), BENCH_E2E_NODE_FLAGS (extra node flags for Node-RED, space-separated, e.g.
- * --max-old-space-size=128), BENCH_RDB_CACHE (<repo>/.bench).
+ * --max-old-space-size=128), BENCH_E2E_NODE_LOG (a file Node-RED's output is appended to, e.g.
+ * with BENCH_E2E_NODE_FLAGS=--trace-gc), BENCH_RDB_CACHE (<repo>/.bench).
  *
  * The package under test is a snapshot of dist/ taken at the start (see e2e-node-red.ts):
  * run `npm run build` first. MB = 10^6 bytes; RSS in MiB.

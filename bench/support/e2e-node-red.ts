@@ -13,7 +13,7 @@
  * node_modules.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -61,6 +61,9 @@ export interface TaggedLine {
   tag: 'PROGRESS' | 'SINK';
   data: Record<string, unknown>;
 }
+
+/** BENCH_E2E_NODE_LOG: a file that gets all Node-RED prints, e.g. its --trace-gc lines. */
+const NODE_LOG = process.env.BENCH_E2E_NODE_LOG || undefined;
 
 const running = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -153,6 +156,7 @@ module.exports.functionGlobalContext = { memoryUsage: () => process.memoryUsage(
   }
 
   private onData(text: string): void {
+    if (NODE_LOG !== undefined) appendFileSync(NODE_LOG, text);
     const lines = (this.partial + text).split('\n');
     this.partial = lines.pop() ?? '';
     const t = performance.now();
