@@ -13,6 +13,9 @@ export interface ConnectionOptions {
   connectTimeoutMs?: number;
 }
 
+/** Answered commands at the front of the reply queue that make it worth moving the rest down. */
+const COMPACT_AFTER = 4096;
+
 /** What to do with one reply; `null` for replies nobody needs to look at (errors still count). */
 export type ReplyHandler = ((reply: RespValue) => void) | null;
 
@@ -180,6 +183,12 @@ export class NodeConnection {
     if (this.head === this.handlers.length) {
       this.handlers = [];
       this.tags = [];
+      this.head = 0;
+    } else if (this.head >= COMPACT_AFTER && this.head * 2 >= this.handlers.length) {
+      // with batches in flight the queue may never run empty (a whole full sync): without this
+      // the arrays would grow by every command ever sent, each growth a copy in old space
+      this.handlers = this.handlers.slice(this.head);
+      this.tags = this.tags.slice(this.head);
       this.head = 0;
     }
     let done = 0;
