@@ -64,8 +64,9 @@ const FULL_SLOTS = 16384;
 const REDIRECTS = new Set(['MOVED', 'ASK', 'TRYAGAIN', 'CLUSTERDOWN', 'READONLY', 'LOADING']);
 /**
  * Tries of one command or group through redirections: about 60 s with the backoff of
- * followRedirect, for a slot whose keys are still migrating (ASK until the slot map changes)
- * or a failover that takes the cluster's node timeout and an election.
+ * followRedirect, for a group whose keys a migration has split between two nodes (TRYAGAIN
+ * until they are together again; commands that ASK alone are sent on, see followAsks) or a
+ * failover that takes the cluster's node timeout and an election.
  */
 const REDIRECT_TRIES = 310;
 /** How long a lost destination is tried again before the writer stops (the source waits meanwhile). */
