@@ -24,6 +24,7 @@ import type { Cluster } from 'ioredis';
 import type Redis from 'ioredis';
 import { type RedisCluster, type RedisServer, type StartClusterOptions } from './harness';
 import { TestServers } from './support/servers';
+import { slotOf } from '../lib/cluster/slots';
 import { converge, keyspaceOf, type Keyspace } from './support/compare';
 import { builtNode, coreNodes, getNode, loadFlow, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode } from './support/node-red';
 import { fillAllTypes, nonIdempotentWrites } from './support/workload';
@@ -451,6 +452,49 @@ describe('end to end in Node-RED: cluster sources and destinations under live wr
     assertWritesDuringFullSync(load, obs, deployedAt);
     await converge(() => keyspaceOf(src, [0]), () => keyspaceOf(dst, [0]), { failure: reported(obs), pollMs: 500 });
     assert.ok(obs.sum('redirects') > 0, 'the sink was redirected to the new master');
+    obs.assertHealthy();
+  });
+
+  it('6. standalone -> 3-master cluster, a destination slot left half migrated while the sync streams: moved keys are written at once (ASK)', async () => {
+    // redis-cli --cluster reshard moves a slot's few keys in one MIGRATE, so test 4 meets MOVED;
+    // a slot holding many or big keys stays open for longer, and writes to the keys that left it
+    // must not wait for it to close
+    const [src, dst] = await Promise.all([server(), cluster({ masters: 3, replicas: 0 })]);
+    const c = src.client();
+    await fillAllTypes(c, 'f:', 20);
+    const hotSlot = slotOf(Buffer.from('{hot}'));
+    const counters = Array.from({ length: 6 }, (_, i) => `count:${i}`);
+    assert.ok(counters.every((k) => slotOf(Buffer.from(k)) !== hotSlot), 'the counters live outside the migrating slot');
+    // assignments into the hot slot (applied without a checkpoint), exactly-once INCRs elsewhere
+    const writer = src.client();
+    const load = startLoad(1, async (_w, r) => {
+      await writer.set(`k:{hot}:${r % 60}`, `v${r}`);
+      await writer.hset(`h:{hot}:${r % 6}`, `f${r % 9}`, `${r}`);
+      await writer.incr(counters[r % counters.length]);
+    });
+    const shape: Shape = { first: 'sink', nodes: [sinkNode('sink')], sinks: ['sink'] };
+    const { obs } = await deployUnderLoad(load, flow('src6', src, dst, dir, shape), shape.sinks);
+    const owner = (await dst.masterForSlot(hotSlot)) as RedisServer;
+    await waitFor(async () => ((await owner.command('CLUSTER', 'COUNTKEYSINSLOT', hotSlot)) as number) >= 30, 20_000, 'the hot keys on the destination');
+    const migration = await dst.startSlotMigration(hotSlot, (await dst.masters()).find((m) => m.port !== owner.port) as RedisServer);
+    const keys = (await owner.command('CLUSTER', 'GETKEYSINSLOT', hotSlot, 1000)) as string[];
+    await migration.migrate(keys.filter((_, i) => i % 2 === 0));
+    await waitFor(() => obs.sum('asks') > 0, 20_000, 'a write of a moved key sent to the importing node');
+    // the destination catches up with what the source had well after the migration opened: a
+    // sink waiting for the slot to close would hold every later batch behind the first moved key
+    await load.advance(20);
+    const sum = (values: Array<string | null>): number => values.reduce((n, v) => n + Number(v ?? 0), 0);
+    const sourceCount = sum(await c.mget(...counters));
+    const dstClient = dst.client();
+    await waitFor(
+      async () => sum(await Promise.all(counters.map((k) => dstClient.get(k)))) >= sourceCount,
+      20_000,
+      'the destination to catch up with the source while the slot is migrating',
+    );
+    await migration.finish();
+    await load.advance(10);
+    await load.stop();
+    await converge(() => keyspaceOf(src, [0]), () => keyspaceOf(dst, [0]), { failure: reported(obs), pollMs: 500 });
     obs.assertHealthy();
   });
 });
