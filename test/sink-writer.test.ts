@@ -4,7 +4,9 @@ import { startCluster, startRedis, type RedisCluster, type RedisServer, type Slo
 import { slotOf } from '../lib/cluster/slots';
 import type { CommandOp, KeyOp, Operation } from '../lib/ops/operation';
 import { encodeCommands } from '../lib/resp/encoder';
+import { SinkError } from '../lib/sink/errors';
 import { DestinationWriter, type ConflictPolicy } from '../lib/sink/writer';
+import { RespError } from '../lib/resp/errors';
 
 const SOURCE = { source: 'writer-test' };
 let offset = 1000;
@@ -144,6 +146,16 @@ describe('lib/sink DestinationWriter: a slot moves under batches in flight', fun
     } finally {
       writer.close();
     }
+  });
+});
+
+describe('lib/sink SinkError.redirected', () => {
+  it('names the command, its key, its source offset and the last redirection', () => {
+    const op = command('RPUSH', 'ask:{c}:list', 'b');
+    const err = SinkError.redirected(310, new RespError('TRYAGAIN Multiple keys request during rehashing of slot'), op);
+    assert.equal(err.code, 'MOVED');
+    assert.equal(err.reply?.code, 'TRYAGAIN');
+    assert.match(err.message, new RegExp(`RPUSH on key "ask:\\{c\\}:list" \\(db 0, source offset ${op.offset}\\) after 310 .*: TRYAGAIN Multiple keys`));
   });
 });
 

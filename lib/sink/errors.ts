@@ -20,6 +20,11 @@ export class SinkError extends Error {
   static fromReply(error: RespError, tag: unknown): SinkError {
     return new SinkError('REPLY', `the destination refused ${describe(tag)}: ${error.message}`, error);
   }
+
+  /** A command the destination kept redirecting (MOVED, TRYAGAIN …) through every try. */
+  static redirected(tries: number, error: RespError, tag: unknown): SinkError {
+    return new SinkError('MOVED', `the destination still redirects ${describe(tag)} after ${tries} slot map refreshes (about a minute): ${error.message}`, error);
+  }
 }
 
 function describe(tag: unknown): string {

@@ -540,7 +540,7 @@ export class DestinationWriter {
         continue;
       }
       if (redirects.length === 0) return;
-      if (attempt >= REDIRECT_TRIES) throw new SinkError('MOVED', `the destination still redirects after ${attempt} slot map refreshes (about a minute)`);
+      if (attempt >= REDIRECT_TRIES) throw SinkError.redirected(attempt, redirects[0].error, redirects[0].tag);
       // re-apply what did not land: already applied guarded groups are skipped by their checkpoint,
       // unguarded ones are assignments and may run twice
       await this.followRedirect(attempt);
@@ -624,7 +624,7 @@ export class DestinationWriter {
     const targets = new Map<number, NodeConnection>();
     for (const f of asks) {
       asked.set(f.tag, (asked.get(f.tag) ?? 0) + 1);
-      const slot = Number(f.error.message.split(' ')[1]);
+      const { slot } = askTarget(f.error);
       if (!targets.has(slot)) targets.set(slot, await this.askedNode(f.error));
     }
     const touched = new Set<NodeConnection>();
@@ -654,12 +654,10 @@ export class DestinationWriter {
     return this.collect([...touched]);
   }
 
-  /** A connection to the node an ASK names (`ASK <slot> <host>:<port>`; an unknown host is the seeds' host). */
+  /** A connection to the node an ASK names (an unknown host is the seeds' host). */
   private askedNode(ask: RespError): Promise<NodeConnection> {
-    const address = ask.message.split(' ')[2] ?? '';
-    const colon = address.lastIndexOf(':');
-    const host = address.slice(0, colon);
-    return this.open(host === '' || host === '?' ? this.seedHost() : host, Number(address.slice(colon + 1)));
+    const { host, port } = askTarget(ask);
+    return this.open(host === '' || host === '?' ? this.seedHost() : host, port);
   }
 
   private onExec(reply: RespValue, g: Group, done: { source: string; shard: string; offset: number }): void {
@@ -826,6 +824,13 @@ export class DestinationWriter {
     for (const c of targets) this.selectDb(c, 0, op);
     if (this.opts.exactlyOnce) await this.checkpoints.writeBarrier(ctx.source, op.shard, op.offset);
   }
+}
+
+/** The parts of `ASK <slot> <host>:<port>` (an IPv6 host holds colons of its own). */
+function askTarget(ask: RespError): { slot: number; host: string; port: number } {
+  const [, slot, address = ''] = ask.message.split(' ');
+  const colon = address.lastIndexOf(':');
+  return { slot: Number(slot), host: address.slice(0, colon), port: Number(address.slice(colon + 1)) };
 }
 
 function connectionError(reason: unknown): SinkError {

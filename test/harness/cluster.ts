@@ -93,9 +93,9 @@ export class RedisCluster {
     });
   }
 
-  /** The master serving a slot according to CLUSTER SLOTS, or undefined when the slot is unassigned. */
-  async masterForSlot(slot: number): Promise<RedisServer | undefined> {
-    const ranges = (await this.nodes[0].command('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
+  /** The master serving a slot according to `seenBy`'s CLUSTER SLOTS, or undefined when the slot is unassigned. */
+  async masterForSlot(slot: number, seenBy = this.nodes[0]): Promise<RedisServer | undefined> {
+    const ranges = (await seenBy.command('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
     const range = ranges.find(([start, end]) => slot >= start && slot <= end);
     return range === undefined ? undefined : this.nodes.find((n) => n.port === Number(range[2][1]));
   }
@@ -150,9 +150,8 @@ export class RedisCluster {
         await Promise.all(others.map((m) => m.command('CLUSTER', 'SETSLOT', slot, 'NODE', toId)));
         await this.waitConverged(15_000, async () => {
           for (const node of this.nodes) {
-            const ranges = (await node.command('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
-            const owner = ranges.find(([start, end]) => slot >= start && slot <= end)?.[2][1];
-            if (Number(owner) !== to.port) return `${node.port} still sees slot ${slot} at ${String(owner)}`;
+            const owner = await this.masterForSlot(slot, node);
+            if (owner?.port !== to.port) return `${node.port} still sees slot ${slot} at ${owner?.port ?? 'no master'}`;
           }
           return undefined;
         });
