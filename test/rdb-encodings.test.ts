@@ -627,7 +627,7 @@ describe('rdb encodings', () => {
 
   describe('fixture RDB files', function () {
     before(function () {
-      assert.ok(existsSync(FIXTURES), `the shared RDB fixtures are missing at ${FIXTURES}`);
+      assert.ok(existsSync(FIXTURES), `the RDB fixtures are missing at ${FIXTURES}`);
     });
 
     it('end with the CRC64 of everything before (every version, every file)', () => {

@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-/** The shared, read-only RDB fixtures: real files written by Redis 2.8 to 8.0. */
-export const FIXTURES_DIR = resolve(__dirname, '..', '..', '..', 'shared', 'fixtures', 'rdb');
+/** The RDB fixtures (test/fixtures/rdb): real files written by Redis 2.8 to 8.0, each with its expected JSON. */
+export const FIXTURES_DIR = resolve(__dirname, '..', 'fixtures', 'rdb');
 
 export interface RdbFixture {
   release: string;

@@ -1,7 +1,7 @@
 import type Redis from 'ioredis';
 import { jsonBytes, scoreText } from '../../lib/rdb/json';
 
-/** A key as a live server reports it, in the fixture JSON schema (see shared/fixtures/rdb). */
+/** A key as a live server reports it, in the fixture JSON schema (see test/fixtures/rdb/README.md). */
 export interface LiveKey {
   type: string;
   expire_ms: number | null;
