@@ -13,7 +13,7 @@
  * reads from Node-RED's stdout. Each pass uses new node ids, so each deploy is a clean full
  * sync (a reused id would resume from its saved position).
  *
- * 1. Full sync of the reference data set (/work/shared/bench/populate.lua, 1,000,000 keys,
+ * 1. Full sync of the reference data set (bench/support/populate.lua, 1,000,000 keys,
  *    VALSIZE 100, ~277 MB in Redis) standalone -> empty standalone: from POST /flows until the
  *    destination's DBSIZE minus our `redis-sync:*` checkpoint keys reaches the source's key count
  *    (polled every 50 ms). Interleaved with a native `REPLICAOF` of the same source into a fresh

@@ -1,7 +1,7 @@
 /**
  * RDB parser benchmark: `npm run bench:rdb`. Prints figures; asserts no timing.
  *
- * 1. Parse rate on the reference data set (/work/shared/bench/populate.lua): 2,000,000 keys
+ * 1. Parse rate on the reference data set (bench/support/populate.lua): 2,000,000 keys
  *    with VALSIZE 100 (the reference shape at twice the reference count, so the RDB is
  *    > 100 MB: 117.3 MB with Redis 7.0). A warm-up pass, then 3 timed passes each of: raw
  *    read in 256 KB chunks (the I/O ceiling), CRC64 alone over the file in memory, RdbParser

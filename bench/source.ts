@@ -2,7 +2,7 @@
  * Replica source benchmark: `npm run bench:source`. Prints figures; asserts no timing (it
  * fails only when a run is wrong: keys missing, operations lost, a server or child failing).
  *
- * 1. Full sync of the reference data set (/work/shared/bench/populate.lua; 1,000,000 keys,
+ * 1. Full sync of the reference data set (bench/support/populate.lua; 1,000,000 keys,
  *    VALSIZE 100, 57 MB RDB with Redis 7.0) from a redis-server with
  *    `repl-diskless-sync-delay 0`, against `redis-cli --rdb` of the same server in the same
  *    run, passes interleaved (baseline, ours, baseline, ours, …), median of each:
