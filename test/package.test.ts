@@ -27,15 +27,20 @@
  * on this package (none may find a problem); the second runs each rule on a copy of the
  * package broken in the way the rule is about, and expects it to fail, so no rule passes
  * vacuously.
+ *
+ * The last block does what a release and a user do: `npm pack` in a clean checkout (no dist/,
+ * so the prepack script must build it), the tarball's contents checked, then the tarball
+ * installed into a fresh Node-RED user directory and loaded by a real Node-RED process.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import ts from 'typescript';
+import { NodeRedProcess } from './support/node-red-process';
 
 const ROOT = resolve(__dirname, '..');
 
@@ -65,6 +70,7 @@ const validateName = registryRequire('validate-npm-package-name') as (name: stri
 
 interface PackageJson {
   name?: string;
+  version?: string;
   license?: unknown;
   repository?: unknown;
   bugs?: unknown;
@@ -440,13 +446,31 @@ const tarball: Rule = (dir) => {
     const nodeDir = js.slice(dir.length + 1, js.lastIndexOf('/'));
     if (![...listed].some((p) => p.startsWith(`${nodeDir}/locales/`))) problems.push(`${nodeDir}/locales/ is not in the npm tarball`);
   }
+  // Node-RED makes one icon set of a package from the icons/ folders beside each of its node .js files
+  const iconDirs = nodeHtmlFiles(dir).map(({ js }) => `${js.slice(dir.length + 1, js.lastIndexOf('/'))}/icons`);
   for (const d of allDefs(dir).defs) {
     const icon = d.props.get('icon');
     if (typeof icon !== 'string' || !/\.(svg|png)$/.test(icon)) continue;
-    // Node-RED looks for a package's own icons in icons/ beside the node's .js, or at the package root
-    const nodeDir = d.file.slice(dir.length + 1, d.file.lastIndexOf('/'));
-    if (!listed.has(`${nodeDir}/icons/${icon}`) && !listed.has(`icons/${icon}`)) problems.push(`icon ${icon} of ${d.type} is not in the npm tarball`);
+    if (!iconDirs.some((iconDir) => listed.has(`${iconDir}/${icon}`))) problems.push(`icon ${icon} of ${d.type} is not in the npm tarball`);
   }
+  return problems;
+};
+
+/** What the tarball may hold: package.json, README, LICENSE, the built code, the editor's resources, the example flows. */
+const SHIPPED = /^(package\.json|README\.md|LICENSE|dist\/(bin|lib|nodes)\/.+|resources\/.+|examples\/.+\.json)$/;
+/** Never in it: source maps (the .ts they point at is not shipped), tests, test fixtures and RDB files. */
+const NEVER_SHIPPED = /\.map$|(^|\/)test\/|\.test\.|(^|\/)fixtures\/|\.rdb$/;
+
+/** The tarball holds only what a user needs, and each icon once (one copy serves every node of the package). */
+const onlyWhatUsersNeed: Rule = (dir) => {
+  const problems: string[] = [];
+  const icons = new Map<string, string[]>();
+  for (const p of npmPackFiles(dir)) {
+    if (!SHIPPED.test(p) || NEVER_SHIPPED.test(p)) problems.push(`${p} is in the npm tarball, which ships only what a user needs`);
+    const icon = /\/icons\/([^/]+)$/.exec(p)?.[1];
+    if (icon !== undefined) icons.set(icon, [...(icons.get(icon) ?? []), p]);
+  }
+  for (const [icon, paths] of icons) if (paths.length > 1) problems.push(`icon ${icon} is in the npm tarball ${paths.length} times (${paths.join(', ')})`);
   return problems;
 };
 
@@ -539,6 +563,7 @@ describe('package: Node-RED package validator rules (node-red-dev validate), off
     it('D01 at most 6 dependencies', ok(dependencyCount));
     it('D02 no known-bad package in the production dependency tree', ok(badPackages));
     it('the npm tarball holds the nodes (.js, .html, icons, locales), examples/, LICENSE, and main/types/bin targets', ok(tarball));
+    it('the npm tarball holds nothing else: no source maps, tests or fixtures; each icon once', ok(onlyWhatUsersNeed));
   });
 
   describe('each rule fails on a package broken its way', () => {
@@ -686,5 +711,134 @@ describe('package: Node-RED package validator rules (node-red-dev validate), off
       await npmPack(dir);
       fails(tarball, /dist\/lib\/index\.js is not in the npm tarball/);
     });
+    it('a tarball with source maps, test fixtures, or an icon twice', async () => {
+      writeFileSync(join(dir, 'dist', 'nodes', 'node-red.js.map'), '{}');
+      mkdirSync(join(dir, 'test', 'fixtures', 'rdb'), { recursive: true });
+      writeFileSync(join(dir, 'test', 'fixtures', 'rdb', 'empty.rdb'), 'REDIS0011');
+      const iconDirs = nodeHtmlFiles(dir).map(({ js }) => join(js, '..', 'icons'));
+      const withIcons = iconDirs.find((d) => existsSync(d)) ?? assert.fail('no icons/ beside any node');
+      const icon = readdirSync(withIcons)[0];
+      cpSync(withIcons, iconDirs.find((d) => d !== withIcons) ?? assert.fail('a single node'), { recursive: true });
+      editPackage((p) => (p.files = ['dist/', 'test/', 'examples/', 'README.md', 'LICENSE']));
+      await npmPack(dir);
+      fails(onlyWhatUsersNeed, /dist\/nodes\/node-red\.js\.map is in the npm tarball/);
+      fails(onlyWhatUsersNeed, /test\/fixtures\/rdb\/empty\.rdb is in the npm tarball/);
+      fails(onlyWhatUsersNeed, new RegExp(`icon ${icon.replace('.', '\\.')} is in the npm tarball 2 times`));
+    });
+  });
+});
+
+// ---- the tarball npm pack makes from a clean checkout, installed into a fresh Node-RED ----
+
+/**
+ * The working tree as a fresh clone of it would be: the files git tracks or would track (new
+ * ones included; ignored ones such as dist/ and node_modules/ not), with this checkout's
+ * node_modules linked in, as `npm ci` would install them, for the build's tools.
+ */
+async function cleanCheckout(into: string): Promise<void> {
+  const { stdout } = await promisify(execFile)('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 });
+  for (const f of stdout.split('\0')) {
+    // a tracked file deleted in the working tree is not in the next commit either
+    if (f !== '' && existsSync(join(ROOT, f))) cpSync(join(ROOT, f), join(into, f));
+  }
+  symlinkSync(join(ROOT, 'node_modules'), join(into, 'node_modules'), 'dir');
+}
+
+/** A module as Node-RED's admin API describes it (GET /nodes/:module). */
+interface ModuleInfo {
+  name: string;
+  version: string;
+  /** Where the runtime loaded it from. */
+  path: string;
+  nodes: Array<{ id: string; types: string[]; enabled: boolean; err?: string }>;
+}
+
+describe('package: npm pack from a clean checkout, installed and loaded by Node-RED as a user does it', function () {
+  this.timeout(120_000);
+  const pkg = readPackage(ROOT);
+  const moduleName = pkg.name ?? '';
+  let work: string;
+  let checkout: string;
+  let installed: string;
+  let nodeRed: NodeRedProcess;
+  let api: (path: string) => Promise<Response>;
+
+  before(async function () {
+    work = mkdtempSync(join(tmpdir(), 'package-install-'));
+    checkout = join(work, 'checkout');
+    const userDir = join(work, 'node-red');
+    mkdirSync(userDir);
+    const seconds = (t0: number): string => ((performance.now() - t0) / 1000).toFixed(1);
+
+    let t0 = performance.now();
+    await cleanCheckout(checkout);
+    assert.ok(!existsSync(join(checkout, 'dist')), 'the checkout has no dist/ to pack');
+    const copied = seconds(t0);
+    t0 = performance.now();
+    const { stdout } = await promisify(execFile)('npm', ['pack', '--json', '--pack-destination', work], { cwd: checkout, maxBuffer: 64 * 1024 * 1024 });
+    const [{ filename }] = JSON.parse(stdout) as Array<{ filename: string }>;
+    const tgz = join(work, filename);
+    const packed = seconds(t0);
+    // what is in the file itself, not what npm says it put there
+    const { stdout: listing } = await promisify(execFile)('tar', ['-tzf', tgz], { maxBuffer: 64 * 1024 * 1024 });
+    const files = listing.split('\n').filter((l) => l !== '' && !l.endsWith('/')).map((l) => l.replace(/^package\//, ''));
+    packCache.set(checkout, new Set(files));
+
+    // as Node-RED's palette manager installs a package (@node-red/registry lib/installer.js),
+    // from the npm cache when it has the dependencies
+    writeFileSync(join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true }));
+    t0 = performance.now();
+    await promisify(execFile)('npm', ['install', '--no-audit', '--no-update-notifier', '--no-fund', '--save', '--save-prefix=~', '--omit=dev', '--engine-strict', '--prefer-offline', tgz], { cwd: userDir });
+    const install = seconds(t0);
+    installed = join(userDir, 'node_modules', moduleName);
+    // a link would be the working tree, not the tarball (and NodeRedProcess links the working tree where nothing is installed)
+    assert.ok(lstatSync(installed).isDirectory(), `${installed} is not a directory`);
+
+    t0 = performance.now();
+    nodeRed = new NodeRedProcess(userDir);
+    await nodeRed.start();
+    const started = seconds(t0);
+    api = (path) => fetch(new URL(path, nodeRed.url), { headers: { Accept: 'application/json' } });
+    const tgzKb = (statSync(tgz).size / 1024).toFixed(0);
+    console.log(`      clean checkout ${copied} s; npm pack (prepack build) ${packed} s: ${files.length} files, ${tgzKb} KiB; npm install ${install} s; Node-RED start ${started} s`);
+  });
+
+  after(async function () {
+    await nodeRed?.stop();
+    if (work !== undefined) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('prepack built dist/: the tarball holds the nodes (.js, .html, icons, locales), the bin, examples/, LICENSE', () => assert.deepEqual(tarball(checkout), []));
+  it('the tarball holds nothing else: no source maps, tests or fixtures; each icon once', () => assert.deepEqual(onlyWhatUsersNeed(checkout), []));
+
+  it('Node-RED loads every node type of the package from the installed tarball, enabled, without error', async () => {
+    const res = await api(`nodes/${moduleName}`);
+    assert.equal(res.status, 200, `GET /nodes/${moduleName}`);
+    const info = (await res.json()) as ModuleInfo;
+    assert.equal(realpathSync(info.path), realpathSync(installed));
+    assert.equal(info.version, pkg.version);
+    const want = Object.keys(pkg['node-red']?.nodes ?? {});
+    assert.deepEqual(info.nodes.flatMap((s) => s.types).sort(), [...want].sort(), `types registered by ${moduleName}`);
+    for (const s of info.nodes) {
+      assert.equal(s.err, undefined, `${s.id}: ${s.err}`);
+      assert.ok(s.enabled, `${s.id} is disabled`);
+    }
+    console.log(`      GET /nodes/${moduleName}: version ${info.version}, ${info.nodes.length} node sets enabled: ${info.nodes.flatMap((s) => s.types).join(', ')}`);
+  });
+
+  it("Node-RED serves every node's icon from the package's icon set, as the editor asks for it", async () => {
+    const iconSets = (await (await api('icons')).json()) as Record<string, string[]>;
+    const ours = iconSets[moduleName] ?? [];
+    const defs = allDefs(installed).defs;
+    assert.equal(defs.length, Object.keys(pkg['node-red']?.nodes ?? {}).length);
+    for (const d of defs) {
+      const icon = d.props.get('icon');
+      if (typeof icon !== 'string') continue;
+      assert.ok(ours.includes(icon), `icon ${icon} of ${d.type} is not in the icon set of ${moduleName} (${ours.join(', ')})`);
+      const res = await api(`icons/${moduleName}/${icon}`);
+      assert.equal(res.status, 200, `GET /icons/${moduleName}/${icon}`);
+      assert.match(res.headers.get('content-type') ?? '', /^image\//);
+    }
+    console.log(`      GET /icons: ${moduleName}: ${ours.join(', ')}`);
   });
 });
