@@ -8,14 +8,21 @@ const USAGE = `Usage: redis-sync rdb2json <file.rdb | ->
 
   rdb2json   print the content of an RDB file (Redis 2.6 to 8.x) as one JSON document:
              every db, key, type, value, expire time and function. Keys and values that
-             are not valid UTF-8 are printed as "b64:<base64>".`;
+             are not valid UTF-8 are printed as "b64:<base64>". Keys that hold no element
+             are left out, as Redis leaves them out when it loads the file.`;
 
 async function rdb2json(path: string): Promise<void> {
   const input = path === '-' ? process.stdin : createReadStream(path, { highWaterMark: 256 * 1024 });
   const json = new RdbJsonBuilder();
-  for await (const ev of parseRdbStream(input as AsyncIterable<Buffer>)) json.add(ev);
+  let emptyKeysSkipped = 0;
+  for await (const ev of parseRdbStream(input as AsyncIterable<Buffer>)) {
+    if (ev.kind === 'end') emptyKeysSkipped = ev.emptyKeysSkipped;
+    json.add(ev);
+  }
   const text = JSON.stringify(json.result(), null, 2) + '\n';
   await new Promise<void>((resolve, reject) => process.stdout.write(text, (err) => (err ? reject(err) : resolve())));
+  // Redis logs the same count when it loads such a file
+  if (emptyKeysSkipped > 0) process.stderr.write(`redis-sync rdb2json: ${path}: ${emptyKeysSkipped} empty keys skipped, as Redis skips them\n`);
 }
 
 async function main(argv: string[]): Promise<number> {

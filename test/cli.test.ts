@@ -53,6 +53,13 @@ describe('redis-sync rdb2json', function () {
     assert.deepEqual(Object.keys(JSON.parse(stdout).databases).sort(), Object.keys(fx.expected.databases).sort());
   });
 
+  it("leaves out the keys that hold no element, as Redis does, and says how many on standard error (Redis's corrupt_empty_keys.rdb)", async () => {
+    const { code, stdout, stderr } = await run(['rdb2json', resolve(__dirname, 'fixtures', 'redis-assets', 'corrupt_empty_keys.rdb')]);
+    assert.equal(code, 0);
+    assert.deepEqual(JSON.parse(stdout).databases, {});
+    assert.match(stderr, /corrupt_empty_keys\.rdb: 9 empty keys skipped, as Redis skips them/);
+  });
+
   it('exits 1 with the parser error (code and byte offset) on a damaged file', async () => {
     const fx = fixtures.find((f) => f.release === 'redis-7.0.15' && f.name === 'all-types');
     assert.ok(fx);

@@ -214,7 +214,7 @@ describe('op filter: dbs', () => {
 
   it('snapshot-begin and -end always pass', () => {
     const begin: Operation = { kind: 'snapshot-begin', shard: 's', replid: 'r', offset: 1 };
-    const end: Operation = { kind: 'snapshot-end', shard: 's', replid: 'r', offset: 1, keys: 0 };
+    const end: Operation = { kind: 'snapshot-end', shard: 's', replid: 'r', offset: 1, keys: 0, emptyKeysSkipped: 0 };
     const r = new OpFilter({ includeDbs: [9], includeKeys: [{ type: 'prefix', pattern: 'nothing' }], preset: 'none' }).apply([begin, keyOp('a'), end]);
     assert.deepEqual(r.kept, [begin, end]);
     assert.deepEqual(r.dropped.map(show), ['0:key a']);

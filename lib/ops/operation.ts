@@ -58,4 +58,6 @@ export interface SnapshotEndOp {
   replid: string;
   offset: number;
   keys: number;
+  /** Keys of the snapshot left out because they hold no element, as Redis leaves them out (RdbParser.emptyKeysSkipped). */
+  emptyKeysSkipped: number;
 }

@@ -39,5 +39,9 @@ export type RdbEvent =
   | { kind: 'function'; code: Buffer }
   | { kind: 'module-aux'; moduleId: bigint; moduleName: string; when: number; raw: Buffer }
   | RdbKey
-  /** The snapshot ended; `checksum` is the stored CRC64 (verified), null when absent or disabled. */
-  | { kind: 'end'; checksum: Buffer | null; size: number };
+  /**
+   * The snapshot ended; `checksum` is the stored CRC64 (verified), null when absent or
+   * disabled; `emptyKeysSkipped` counts the keys left out as Redis leaves them out (see
+   * RdbParser.emptyKeysSkipped).
+   */
+  | { kind: 'end'; checksum: Buffer | null; size: number; emptyKeysSkipped: number };

@@ -76,6 +76,14 @@ const CHUNK_MAX_ITEMS = 16384;
 const RETRY_DOUBLING_FROM = 1 << 20;
 /** A big string is forwarded in pieces of at least this size (or its remainder). */
 const STRING_PIECE_BYTES = 1 << 20;
+/**
+ * The longest encoding of a collection with no element: an empty ziplist (10-byte header and
+ * the end byte; a listpack takes 7, an intset 8). A longer blob holds elements or is corrupt,
+ * so only blobs this short need decoding to tell whether Redis would skip the key as empty.
+ */
+const EMPTY_BLOB_MAX = 11;
+/** The longest decimal text of an integer-encoded string, by encoding: int8, int16, int32. */
+const INT_TEXT_MAX = [4, 6, 11];
 
 const enum State {
   Header,
@@ -85,6 +93,9 @@ const enum State {
   Checksum,
   Done,
 }
+
+/** What a collection's blob decodes to: items, field-value pairs or member-score pairs. */
+type Elements = Buffer[] | Array<[Buffer, Buffer]> | Array<[Buffer, number]>;
 
 /** What a listpack decodes to. */
 const enum Shape {
@@ -115,6 +126,8 @@ interface KeyCtx {
   minExpire: number;
   /** False while a key is only walked for its extent (see decodeValues). */
   decode: boolean;
+  /** Whether a walked (not decoded) quicklist has met an element yet: its nodes may be empty. */
+  holds: boolean;
   chunked: boolean;
   chunkIndex: number;
   chunkStart: number;
@@ -184,6 +197,13 @@ export class RdbParser {
   version = 0;
   /** Bytes after the end of the snapshot, when `allowTrailingData` is set. */
   trailing: Buffer = EMPTY;
+  /**
+   * Keys left out because they hold no element: a list, set, zset or hash whose count is 0 or
+   * whose ziplist, listpack or quicklist nodes are all empty. Redis cannot hold such a key and
+   * skips it when it loads one ("empty keys skipped", rdbLoadRioWithLoadingCtx in rdb.c, from
+   * the emptykey exits of rdbLoadObject); older versions could write them (redis#8453).
+   */
+  emptyKeysSkipped = 0;
 
   private readonly bigKeyBytes: number;
   private readonly maxStringBytes: number;
@@ -230,6 +250,7 @@ export class RdbParser {
     total: 0,
     minExpire: 0,
     decode: true,
+    holds: false,
     chunked: false,
     chunkIndex: 0,
     chunkStart: 0,
@@ -309,6 +330,8 @@ export class RdbParser {
     this.events = list(0);
     if (!this.done) throw new RdbError('TRUNCATED', this.base + this.end, `the value ended ${this.where()}`);
     if (this.pos !== this.end) throw new RdbError('TRAILING_DATA', this.base + this.pos, `${this.end - this.pos} bytes follow the value`);
+    // RESTORE refuses it too: rdbLoadObject returns no object for an empty key
+    if (this.emptyKeysSkipped > 0) throw new RdbError('BAD_ENCODING', 0, `the value (type ${rdbType}) holds no element`);
     return ev[0] as RdbKey;
   }
 
@@ -505,31 +528,37 @@ export class RdbParser {
     return this.bytes(n);
   }
 
-  /** Steps over a string without making a Buffer of it (or decompressing it). */
-  private skipStr(): void {
+  /**
+   * Steps over a string without making a Buffer of it (or decompressing it); returns its
+   * length as str() would read it (for an integer-encoded one, the longest decimal text of
+   * its width: callers only compare lengths with a bound).
+   */
+  private skipStr(): number {
     const at = this.base + this.pos;
     const b = this.u8();
     if (b >> 6 === 3) {
       const enc = b & 0x3f;
       if (enc === 3) {
         const clen = this.len();
-        this.len();
+        const ulen = this.len();
         this.need(clen);
         this.pos += clen;
-      } else if (enc <= 2) {
+        return ulen;
+      }
+      if (enc <= 2) {
         const n = 1 << enc;
         this.need(n);
         this.pos += n;
-      } else {
-        throw new RdbError('BAD_ENCODING', at, `unknown string encoding ${enc}`);
+        return INT_TEXT_MAX[enc];
       }
-      return;
+      throw new RdbError('BAD_ENCODING', at, `unknown string encoding ${enc}`);
     }
     this.pos--;
     const n = this.len();
     if (n > this.maxStringBytes) throw new RdbError('BAD_LENGTH', at, `string of ${n} bytes exceeds the ${this.maxStringBytes}-byte limit`);
     this.need(n);
     this.pos += n;
+    return n;
   }
 
   private encodedStr(enc: number, at: number): Buffer {
@@ -697,7 +726,7 @@ export class RdbParser {
 
   private finishSnapshot(checksum: Buffer | null): void {
     this.state = State.Done;
-    this.events.push({ kind: 'end', checksum, size: this.base + this.pos });
+    this.events.push({ kind: 'end', checksum, size: this.base + this.pos, emptyKeysSkipped: this.emptyKeysSkipped });
     if (this.pos < this.end) this.takeTrailing(this.buf.subarray(this.pos, this.end), this.base + this.pos);
   }
 
@@ -728,6 +757,7 @@ export class RdbParser {
     k.total = 0;
     k.minExpire = 0;
     k.decode = this.decodeValues;
+    k.holds = false;
     k.chunked = false;
     k.chunkIndex = 0;
     k.chunkStart = valueStart;
@@ -781,15 +811,26 @@ export class RdbParser {
       const decode = k.decode;
       for (;;) {
         if (decode) this.element(k, type);
-        else this.skipElement(type);
+        else this.skipElement(k, type);
         this.mark = this.pos;
         if (--k.remaining === 0 || this.base + this.pos - k.chunkStart >= this.bigKeyBytes || (decode && heldItems(k) >= CHUNK_MAX_ITEMS)) break;
       }
     }
     if (k.remaining > 0) this.maybeChunk(k);
-    else if (!k.decode && k.total > 0) this.emitRaw(k);
-    else if (k.chunked || k.total > 0) this.emitKey(k, true);
-    else this.endKey(); // Redis skips an empty collection on load; so do we
+    else if (!this.holdsElements(k)) this.skipEmptyKey(); // Redis skips an empty collection on load (see emptyKeysSkipped)
+    else if (!k.decode) this.emitRaw(k);
+    else this.emitKey(k, true);
+  }
+
+  /**
+   * Whether a counted collection read to its end holds an element. A quicklist's nodes may
+   * all be empty ziplists or listpacks, which Redis skips one by one and then the key (the
+   * quicklist branch of rdbLoadObject); a chunk is only ever cut with elements in it.
+   */
+  private holdsElements(k: KeyCtx): boolean {
+    if (k.total === 0) return false;
+    if (k.rdbType !== RdbType.LIST_QUICKLIST && k.rdbType !== RdbType.LIST_QUICKLIST_2) return true;
+    return k.decode ? k.chunked || k.items.length > 0 : k.holds;
   }
 
   private freshArrays(k: KeyCtx): void {
@@ -801,7 +842,7 @@ export class RdbParser {
     if (k.rdbType === RdbType.HASH_METADATA || k.rdbType === RdbType.HASH_METADATA_PRE_GA) k.fieldExpires = list(0);
   }
 
-  private skipElement(type: number): void {
+  private skipElement(k: KeyCtx, type: number): void {
     switch (type) {
       case RdbType.ZSET: {
         this.skipStr();
@@ -827,13 +868,28 @@ export class RdbParser {
         this.skipStr();
         this.skipStr();
         return;
-      case RdbType.LIST_QUICKLIST_2:
-        this.len();
-        this.skipStr();
+      case RdbType.LIST_QUICKLIST:
+      case RdbType.LIST_QUICKLIST_2: {
+        const packed = type === RdbType.LIST_QUICKLIST || this.len() === 2;
+        const from = this.pos;
+        const n = this.skipStr();
+        if (!k.holds) k.holds = !packed || n > EMPTY_BLOB_MAX || this.nodeHolds(type, from);
         return;
+      }
       default:
         this.skipStr();
     }
+  }
+
+  /** Whether the short packed quicklist node at `from` holds an element (see EMPTY_BLOB_MAX). */
+  private nodeHolds(type: number, from: number): boolean {
+    const end = this.pos;
+    this.pos = from;
+    const blobAt = this.blobOffset();
+    const node = this.str();
+    const items = this.decoded(type === RdbType.LIST_QUICKLIST ? decodeZiplist : decodeListpack, node, blobAt);
+    this.pos = end;
+    return items.length > 0;
   }
 
   /**
@@ -955,7 +1011,7 @@ export class RdbParser {
   }
 
   /** Decodes the listpack that blobStr() left, as `shape`; error offsets as in decoded(). */
-  private listpack(shape: Shape, blobAt: number, into: Buffer[] | null): KeyValue['value'] {
+  private listpack(shape: Shape, blobAt: number, into: Buffer[] | null): Elements {
     const at = this.derivedAt < 0 ? blobAt : 0;
     try {
       switch (shape) {
@@ -1033,51 +1089,78 @@ export class RdbParser {
     const type = k.rdbType;
     if (type === RdbType.HASH_LISTPACK_EX) this.int64le(); // min field expire: derivable, not needed
     if (!k.decode) {
-      this.skipStr();
-      this.emitRaw(k);
-      return;
+      const from = this.pos;
+      if (this.skipStr() > EMPTY_BLOB_MAX) {
+        this.emitRaw(k);
+        return;
+      }
+      // short enough to hold no element (see EMPTY_BLOB_MAX): decoded to tell, emitted raw
+      this.pos = from;
     }
     const blobAt = this.blobOffset();
     switch (type) {
       case RdbType.SET_LISTPACK:
         this.blobStr();
-        this.emitValue(k, 'set', this.listpack(Shape.Items, blobAt, null), null);
+        this.emitBlob(k, 'set', this.listpack(Shape.Items, blobAt, null), null);
         return;
       case RdbType.ZSET_LISTPACK:
         this.blobStr();
-        this.emitValue(k, 'zset', this.listpack(Shape.Scores, blobAt, null), null);
+        this.emitBlob(k, 'zset', this.listpack(Shape.Scores, blobAt, null), null);
         return;
       case RdbType.HASH_LISTPACK:
         this.blobStr();
-        this.emitValue(k, 'hash', this.listpack(Shape.Pairs, blobAt, null), list(0));
+        this.emitBlob(k, 'hash', this.listpack(Shape.Pairs, blobAt, null), list(0));
         return;
       default:
     }
     const blob = this.str();
     switch (type) {
       case RdbType.LIST_ZIPLIST:
-        this.emitWhole(k, { type: 'list', value: this.decoded(decodeZiplist, blob, blobAt) });
+        this.emitBlob(k, 'list', this.decoded(decodeZiplist, blob, blobAt), null);
         return;
-      case RdbType.SET_INTSET:
-        this.emitWhole(k, { type: 'set', value: this.decoded(decodeIntset, blob, blobAt) });
+      case RdbType.SET_INTSET: {
+        const members = this.decoded(decodeIntset, blob, blobAt);
+        if (members.length === 0) {
+          // not an empty key to Redis but a corrupt intset (intsetValidateIntegrity in intset.c)
+          throw new RdbError('BAD_ENCODING', this.derivedAt < 0 ? blobAt : this.derivedAt, 'intset holds no member');
+        }
+        this.emitBlob(k, 'set', members, null);
         return;
+      }
       case RdbType.ZSET_ZIPLIST: {
         const flat = this.decoded(decodeZiplist, blob, blobAt);
-        this.emitWhole(k, { type: 'zset', value: this.decoded(pairsWithScores, flat, blobAt) });
+        this.emitBlob(k, 'zset', this.decoded(pairsWithScores, flat, blobAt), null);
         return;
       }
       case RdbType.HASH_ZIPMAP:
       case RdbType.HASH_ZIPLIST: {
         const decode = type === RdbType.HASH_ZIPMAP ? decodeZipmap : decodeZiplist;
         const flat = this.decoded(decode, blob, blobAt);
-        this.emitWhole(k, { type: 'hash', value: this.decoded(pairs, flat, blobAt), fieldExpires: list(0) });
+        this.emitBlob(k, 'hash', this.decoded(pairs, flat, blobAt), list(0));
         return;
       }
       default: {
         // HASH_LISTPACK_EX(_PRE_GA): field, value, absolute TTL (0 = none) triplets
-        this.emitWhole(k, this.decoded(hashWithTtls, this.decoded(decodeListpack, blob, blobAt), blobAt));
+        const v = this.decoded(hashWithTtls, this.decoded(decodeListpack, blob, blobAt), blobAt);
+        this.emitBlob(k, 'hash', v.value, v.fieldExpires);
       }
     }
+  }
+
+  /**
+   * Emits a key whose value is one blob (decoded, or raw when values are not decoded), unless
+   * the blob holds no element: Redis skips such a key (rdbLoadObject's emptykey exits). An
+   * empty zipmap is the one it keeps, as an empty hash, and so is it kept here.
+   */
+  private emitBlob(k: KeyCtx, type: ValueKind, value: Elements, fieldExpires: HashFieldExpire[] | null): void {
+    if (value.length === 0 && k.rdbType !== RdbType.HASH_ZIPMAP) this.skipEmptyKey();
+    else if (k.decode) this.emitValue(k, type, value, fieldExpires);
+    else this.emitRaw(k);
+  }
+
+  private skipEmptyKey(): void {
+    this.emptyKeysSkipped++;
+    this.endKey();
   }
 
   private moduleValue(k: KeyCtx, at: number): void {
@@ -1118,6 +1201,8 @@ export class RdbParser {
   private maybeChunk(k: KeyCtx): void {
     const now = this.base + this.pos;
     if (now - k.chunkStart < this.bigKeyBytes && !(k.decode && heldItems(k) >= CHUNK_MAX_ITEMS)) return;
+    // a run of empty quicklist nodes: the chunk goes on until it holds an element (see holdsElements)
+    if (k.decode && heldItems(k) === 0) return;
     if (!k.decode) {
       // Too big for one RESTORE after all: walk it again from its start, decoding, to
       // chunk it. Its bytes are still buffered, as an unchunked key pins them.
@@ -1268,7 +1353,7 @@ function keyEvent(k: KeyCtx, type: ValueKind, value: KeyValue['value'] | null, f
 }
 
 /** HASH_LISTPACK_EX(_PRE_GA) holds field, value, absolute TTL (0 = none) triplets. */
-function hashWithTtls(flat: Buffer[], at: number): KeyValue {
+function hashWithTtls(flat: Buffer[], at: number): { value: Array<[Buffer, Buffer]>; fieldExpires: HashFieldExpire[] } {
   if (flat.length % 3 !== 0) throw new RdbError('BAD_ENCODING', at, `hash listpack with TTLs holds ${flat.length} entries, not a multiple of 3`);
   const value = list<[Buffer, Buffer]>(0);
   const fieldExpires = list<HashFieldExpire>(0);
@@ -1278,7 +1363,7 @@ function hashWithTtls(flat: Buffer[], at: number): KeyValue {
     if (!Number.isSafeInteger(ttl) || ttl < 0) throw new RdbError('BAD_ENCODING', at, `hash field TTL "${flat[i + 2].toString('latin1')}" is not a time`);
     if (ttl !== 0) fieldExpires.push({ field: flat[i], expireMs: ttl });
   }
-  return { type: 'hash', value, fieldExpires };
+  return { value, fieldExpires };
 }
 
 /** A key for an error message: text when it is printable, else hex. */

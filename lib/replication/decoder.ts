@@ -124,9 +124,10 @@ export class ReplicationDecoder {
         this.snapshotBytes += rec.data.length;
         return this.snapshotOps(this.parser().push(rec.data));
       case 'rdb-end': {
-        const ops = this.snapshotOps(this.parser().finish());
+        const parser = this.parser();
+        const ops = this.snapshotOps(parser.finish());
         const pos = this.position as ReplPosition;
-        ops.push({ kind: 'snapshot-end', shard: this.shard, replid: pos.replid, offset: pos.offset, keys: this.snapshotKeys });
+        ops.push({ kind: 'snapshot-end', shard: this.shard, replid: pos.replid, offset: pos.offset, keys: this.snapshotKeys, emptyKeysSkipped: parser.emptyKeysSkipped });
         this.rdb = null;
         this.phase = 'stream';
         return ops;
