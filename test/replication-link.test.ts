@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type Redis from 'ioredis';
 import type { CommandOp, KeyOp, Operation } from '../lib/ops/operation';
 import { ReplicationDecoder } from '../lib/replication/decoder';
@@ -129,5 +130,133 @@ describe('replica link errors', function () {
     await server.stop();
     const link = new ReplicaLink({ host: '127.0.0.1', port, position: null, onRecord: () => {} });
     await assert.rejects(link.start(), (e: unknown) => e instanceof ReplicationError && e.code === 'CONNECT' && e.retryable);
+  });
+});
+
+/** A link feeding a decoder, started; resolves with the ops once the snapshot has ended. */
+async function fullSync(server: RedisServer, timeoutMs = 30_000): Promise<{ link: ReplicaLink; ops: Operation[]; ms: number }> {
+  const decoder = new ReplicationDecoder({ shard: 'test' });
+  const ops: Operation[] = [];
+  const link = linkTo(server, decoder, ops, null);
+  const t0 = Date.now();
+  await link.start();
+  await until(() => ops.some((o) => o.kind === 'snapshot-end'), 'the snapshot', timeoutMs);
+  return { link, ops, ms: Date.now() - t0 };
+}
+
+const keysOf = (ops: Operation[]): string[] => ops.filter((o): o is KeyOp => o.kind === 'key').map((k) => k.key.toString()).sort();
+
+describe('replica link against masters that hold the sync back', function () {
+  this.timeout(60_000);
+
+  it('syncs from a stock Redis 7.0, whose diskless sync waits 5 s with newline keep-alives before +FULLRESYNC', async () => {
+    const server = await startRedis();
+    try {
+      const c = server.client();
+      assert.equal((await c.config('GET', 'repl-diskless-sync-delay'))[1], '5', 'the stock delay');
+      await c.set('a', '1');
+      const decoder = new ReplicationDecoder({ shard: 'test' });
+      const ops: Operation[] = [];
+      const link = linkTo(server, decoder, ops, null);
+      const t0 = Date.now();
+      await link.start();
+      // start() resolves once PSYNC is answered: the master answered after its delay, the newlines before were skipped
+      assert.ok(Date.now() - t0 >= 3000, `+FULLRESYNC came after ${Date.now() - t0} ms: the master did not hold the sync back`);
+      await until(() => ops.some((o) => o.kind === 'snapshot-end'), 'the snapshot');
+      assert.ok(link.diskless);
+      assert.deepEqual(keysOf(ops), ['a']);
+      assert.deepEqual(link.server, { role: 'master', master: null, masterLink: null, keys: 1 });
+      await c.set('b', '2');
+      await until(() => commands(ops).some((o) => o.name === 'SET'), 'the SET after the snapshot');
+      await link.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('says it waits while the master holds the sync back (state psync)', async () => {
+    const server = await startRedis();
+    try {
+      const link = new ReplicaLink({ host: server.host, port: server.port, position: null, onRecord: () => {} });
+      const started = link.start();
+      await until(() => link.state === 'psync', 'PSYNC sent');
+      await sleep(1500);
+      assert.equal(link.state, 'psync', 'still waiting after 1.5 s');
+      await started;
+      await link.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('waits through a BGSAVE already running, before +FULLRESYNC and before the payload (disk-based; tuned: rdb-key-save-delay makes the BGSAVE last)', async () => {
+    const server = await startRedis({ config: { 'repl-diskless-sync': 'no', 'rdb-key-save-delay': '3000' } });
+    try {
+      const c = server.client();
+      for (let i = 0; i < 500; i++) await c.set(`k${i}`, String(i));
+      await c.bgsave();
+      assert.match(await c.info('persistence'), /rdb_bgsave_in_progress:1/);
+      const { link, ops, ms } = await fullSync(server);
+      assert.ok(!link.diskless);
+      assert.equal(keysOf(ops).length, 500);
+      // the user's BGSAVE (~1.5 s), then the replica's own (~1.5 s), each with keep-alives
+      assert.ok(ms >= 2500, `synced after ${ms} ms: the BGSAVEs did not run as assumed`);
+      await link.close();
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('replica link against nodes that cannot serve a sync yet', function () {
+  this.timeout(60_000);
+
+  it('names a loading node LOADING, which a retry may cure (tuned: key-load-delay and loading-process-events-interval-bytes make the replica load slowly and answer meanwhile)', async () => {
+    const master = await startRedis();
+    const replica = await startRedis({ config: { 'key-load-delay': '5000', 'loading-process-events-interval-bytes': '1024' } });
+    try {
+      const m = master.client();
+      for (let i = 0; i < 2000; i += 100) await m.mset(Object.fromEntries(Array.from({ length: 100 }, (_, j) => [`k${i + j}`, 'v'.repeat(100)])));
+      await replica.client().replicaof(master.host, master.port);
+      // redis-cli, as ioredis's ready check would wait until the load ends
+      await until(async () => /loading:1/.test(await replica.cli('INFO', 'persistence')), 'the replica loading', 20_000);
+      const link = new ReplicaLink({ host: replica.host, port: replica.port, position: null, onRecord: () => {} });
+      await assert.rejects(link.start(), (e: unknown) => e instanceof ReplicationError && e.code === 'LOADING' && e.retryable && /loading/.test(e.message));
+    } finally {
+      await Promise.all([replica.stop(), master.stop()]);
+    }
+  });
+
+  it('names a replica whose master is gone (replica-serve-stale-data no: MASTERDOWN) as retryable NOMASTERLINK', async () => {
+    const gone = await startRedis();
+    const port = gone.port;
+    await gone.stop();
+    const replica = await startRedis({ config: { 'replica-serve-stale-data': 'no' } });
+    try {
+      await replica.client().replicaof('127.0.0.1', port);
+      const link = new ReplicaLink({ host: replica.host, port: replica.port, position: null, onRecord: () => {} });
+      await assert.rejects(link.start(), (e: unknown) => e instanceof ReplicationError && e.code === 'NOMASTERLINK' && e.retryable && /MASTERDOWN/.test(e.message));
+    } finally {
+      await replica.stop();
+    }
+  });
+
+  it('syncs from a replica node as Redis serves it (chained replication) and says it is one', async () => {
+    const master = await startRedis();
+    const replica = await startRedis();
+    try {
+      const m = master.client();
+      await m.set('before', '1');
+      await replica.client().replicaof(master.host, master.port);
+      await until(async () => /master_link_status:up/.test(await replica.client().info('replication')), 'the replica up', 30_000);
+      const { link, ops } = await fullSync(replica);
+      assert.deepEqual(link.server, { role: 'replica', master: `${master.host}:${master.port}`, masterLink: 'up', keys: 1 });
+      assert.deepEqual(keysOf(ops), ['before']);
+      await m.incr('after');
+      await until(() => commands(ops).some((o) => o.name === 'INCR'), 'the master\'s INCR, through the replica');
+      await link.close();
+    } finally {
+      await Promise.all([replica.stop(), master.stop()]);
+    }
   });
 });

@@ -1,16 +1,8 @@
 /** Reading what servers report (INFO, CONFIG GET, versions) and writing numbers for messages. */
 import type { RespValue } from '../resp/parser';
+import type { Info } from '../server/info';
 
-export type Info = Record<string, string>;
-
-export function parseInfo(text: string): Info {
-  const fields: Info = {};
-  for (const line of text.split(/\r?\n/)) {
-    const colon = line.indexOf(':');
-    if (colon > 0 && !line.startsWith('#')) fields[line.slice(0, colon)] = line.slice(colon + 1).trim();
-  }
-  return fields;
-}
+export { parseInfo, type Info } from '../server/info';
 
 /** INFO sections present (`# Memory` → "memory"). */
 export function infoSections(text: string): Set<string> {

@@ -7,11 +7,12 @@ export type ReplicationErrorCode =
   | 'LOADING'
   | 'NOMASTERLINK'
   | 'REFUSED'
+  | 'SYNC_FAILED'
   | 'PROTOCOL'
   | 'LOCAL';
 
 /** Faults a retry can cure; the others need the user to change something. */
-const RETRYABLE: ReadonlySet<ReplicationErrorCode> = new Set(['CONNECT', 'CLOSED', 'TIMEOUT', 'LOADING', 'NOMASTERLINK', 'PROTOCOL']);
+const RETRYABLE: ReadonlySet<ReplicationErrorCode> = new Set(['CONNECT', 'CLOSED', 'TIMEOUT', 'LOADING', 'NOMASTERLINK', 'SYNC_FAILED', 'PROTOCOL']);
 
 export class ReplicationError extends Error {
   override readonly name = 'ReplicationError';

@@ -4,6 +4,7 @@ import tls from 'node:tls';
 import { encodeCommand } from '../resp/encoder';
 import { RespError } from '../resp/errors';
 import { RespParser, type RespValue } from '../resp/parser';
+import { parseInfo, keyspaceKeys } from '../server/info';
 import { ReplicationError } from './errors';
 
 /** Where a replica stands in a master's replication history. */
@@ -43,7 +44,19 @@ export interface ReplicaLinkOptions {
   onRecord: (record: LinkRecord) => void;
 }
 
-export type LinkState = 'connecting' | 'handshake' | 'waiting-rdb' | 'rdb' | 'streaming' | 'closed';
+/** What the node serving the sync said of itself before PSYNC (INFO; null where INFO is refused). */
+export interface SyncServer {
+  /** A replica serves its own copy of its master's history (chained replication). */
+  role: 'master' | 'replica';
+  /** The replica's master and the state of its link to it. */
+  master: string | null;
+  masterLink: string | null;
+  /** Keys in every db when the sync began: what a diskless transfer's progress is measured against. */
+  keys: number;
+}
+
+/** `psync`: PSYNC sent, the master has not answered yet (it may hold a diskless sync back for seconds). */
+export type LinkState = 'connecting' | 'handshake' | 'psync' | 'waiting-rdb' | 'rdb' | 'streaming' | 'closed';
 
 const CRLF = Buffer.from('\r\n');
 /** How REPLCONF GETACK arrives; found by a byte search, so the stream need not be parsed here. */
@@ -64,6 +77,7 @@ export class ReplicaLink extends EventEmitter {
   rdbReceived = 0;
   rdbSize: number | null = null;
   diskless = false;
+  server: SyncServer | null = null;
 
   private socket: net.Socket | null = null;
   private readonly parser = new RespParser();
@@ -153,6 +167,8 @@ export class ReplicaLink extends EventEmitter {
         return `during the RDB transfer, after ${this.rdbReceived}${this.rdbSize === null ? '' : ` of ${this.rdbSize}`} bytes`;
       case 'streaming':
         return `while streaming, at offset ${this.position?.offset}`;
+      case 'psync':
+        return 'while waiting for the answer to PSYNC';
       default:
         return `during the ${this.state} phase`;
     }
@@ -190,10 +206,8 @@ export class ReplicaLink extends EventEmitter {
       if (r instanceof RespError) throw new ReplicationError('AUTH', `${at}: authentication as ${username || '(default user)'} failed: ${r.message}`);
     }
     const pong = await this.command(['PING']);
-    if (pong instanceof RespError) {
-      const code = /^NOAUTH/.test(pong.message) ? 'AUTH' : /^NOPERM/.test(pong.message) ? 'NOPERM' : 'PROTOCOL';
-      throw new ReplicationError(code, `${at}: PING refused: ${pong.message}`);
-    }
+    if (pong instanceof RespError) throw this.refused(at, 'PING', pong);
+    this.server = await this.describeServer();
     const lp = await this.command(['REPLCONF', 'listening-port', this.opts.listeningPort]);
     if (lp instanceof RespError) throw this.refused(at, 'REPLCONF', lp);
     // Old masters reject the capa option; then they send neither EOF-marked RDBs nor PSYNC2 replies.
@@ -209,11 +223,36 @@ export class ReplicaLink extends EventEmitter {
     }
   }
 
+  /** Best effort: a replication-only ACL user or a renamed INFO leaves it unknown. */
+  private async describeServer(): Promise<SyncServer | null> {
+    const [replication, keyspace] = await Promise.all([this.command(['INFO', 'replication']), this.command(['INFO', 'keyspace'])]);
+    if (!Buffer.isBuffer(replication) || !Buffer.isBuffer(keyspace)) return null;
+    const r = parseInfo(replication.toString());
+    const replica = r.role === 'slave';
+    return {
+      role: replica ? 'replica' : 'master',
+      master: replica ? `${r.master_host}:${r.master_port}` : null,
+      masterLink: replica ? (r.master_link_status ?? null) : null,
+      keys: keyspaceKeys(parseInfo(keyspace.toString())),
+    };
+  }
+
+  /**
+   * What a refusal means. The transient ones are those Redis's own replica retries
+   * (PSYNC_TRY_LATER in slaveTryPartialResynchronization: NOMASTERLINK, LOADING), their
+   * wording before 5.0 ("Can't SYNC while not connected with my master"), MASTERDOWN (a
+   * replica with replica-serve-stale-data no) and a failed BGSAVE (fork or disk trouble on
+   * the master: startBgsaveForReplication).
+   */
   private refused(at: string, what: string, r: RespError): ReplicationError {
     const m = r.message;
+    if (/^(NOAUTH|WRONGPASS)/.test(m)) return new ReplicationError('AUTH', `${at}: ${what} refused: ${m} (set the endpoint's username and password)`);
     if (/^NOPERM/.test(m)) return new ReplicationError('NOPERM', `${at}: ${what} refused: ${m} (the user needs the permissions of a replica: +psync +replconf +ping)`);
-    if (/^LOADING/.test(m)) return new ReplicationError('LOADING', `${at}: the master is loading its data set; retrying`);
-    if (/^NOMASTERLINK/.test(m)) return new ReplicationError('NOMASTERLINK', `${at}: this replica node has no link to its master; retrying`);
+    if (/^LOADING/.test(m)) return new ReplicationError('LOADING', `${at}: the master is loading its data set (${what}: ${m}); retrying`);
+    if (/^(NOMASTERLINK|MASTERDOWN)|while not connected with my master/.test(m)) {
+      return new ReplicationError('NOMASTERLINK', `${at}: this node is a replica whose link to its own master is down (${what}: ${m}); retrying`);
+    }
+    if (/BGSAVE failed/.test(m)) return new ReplicationError('SYNC_FAILED', `${at}: the master could not produce its snapshot (${m}): see its log; retrying`);
     return new ReplicationError('REFUSED', `${at}: ${what} refused: ${m}`);
   }
 
@@ -235,9 +274,11 @@ export class ReplicaLink extends EventEmitter {
       }
       this.replies.push((v) => {
         if (typeof v === 'string') this.onPsyncStatus(v);
+        else this.state = 'handshake';
         resolve(v);
       });
       this.send(args);
+      this.state = 'psync';
     });
   }
 
@@ -270,8 +311,9 @@ export class ReplicaLink extends EventEmitter {
     try {
       switch (this.state) {
         case 'handshake':
-          this.parser.push(chunk);
-          for (let v = this.parser.next(); v !== undefined; v = this.state === 'handshake' ? this.parser.next() : undefined) {
+        case 'psync':
+          this.parser.push(this.parser.bufferedBytes === 0 ? skipKeepAlives(chunk) : chunk);
+          for (let v = this.parser.next(); v !== undefined; v = this.state === 'handshake' || this.state === 'psync' ? this.nextReply() : undefined) {
             const reply = this.replies.shift();
             if (reply === undefined) throw new ReplicationError('PROTOCOL', `${this.opts.host}:${this.opts.port}: unexpected reply during the handshake`);
             reply(v);
@@ -292,6 +334,15 @@ export class ReplicaLink extends EventEmitter {
     } catch (err) {
       this.fail(err);
     }
+  }
+
+  /** The next handshake reply, past any keep-alive newlines that followed the last one. */
+  private nextReply(): RespValue | undefined {
+    if (this.parser.bufferedBytes > 0) {
+      const rest = this.parser.takeBuffered();
+      this.parser.push(skipKeepAlives(rest));
+    }
+    return this.parser.next();
   }
 
   /** Newlines keep the link alive while the master forks; then `$<len>` or `$EOF:<mark>`. */
@@ -315,7 +366,7 @@ export class ReplicaLink extends EventEmitter {
     } else if (/^\$\d+$/.test(line)) {
       this.rdbSize = Number(line.slice(1));
     } else if (line.startsWith('-')) {
-      throw new ReplicationError('REFUSED', `${this.opts.host}:${this.opts.port}: the master failed the full sync: ${line.slice(1)}`);
+      throw this.refused(`${this.opts.host}:${this.opts.port}`, 'the full sync', new RespError(line.slice(1)));
     } else {
       throw this.badHeader(data);
     }
@@ -395,4 +446,17 @@ export class ReplicaLink extends EventEmitter {
   private sendAck(offset: number): void {
     this.send(['REPLCONF', 'ACK', offset]);
   }
+}
+
+/**
+ * Drops the bare newlines a master writes to a replica that waits for its sync: before
+ * +FULLRESYNC while a BGSAVE is pending (diskless delay, another BGSAVE running:
+ * replicationCron in replication.c), and before the payload. A RESP reply never starts
+ * with \n, so at a reply boundary they cannot be anything else (Redis's replica skips
+ * them the same way: slaveTryPartialResynchronization, readSyncBulkPayload).
+ */
+function skipKeepAlives(data: Buffer): Buffer {
+  let i = 0;
+  while (i < data.length && data[i] === 0x0a) i++;
+  return i === 0 ? data : data.subarray(i);
 }

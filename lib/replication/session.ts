@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Operation } from '../ops/operation';
 import { ReplicationDecoder } from './decoder';
 import { ReplicationError } from './errors';
-import { ReplicaLink, type LinkRecord, type ReplicaLinkOptions, type ReplPosition } from './link';
+import { ReplicaLink, type LinkRecord, type ReplicaLinkOptions, type ReplPosition, type SyncServer } from './link';
 import type { PositionStore } from './position';
 import { Spool, SpoolRecord, type SpoolEntry } from './spool';
 
@@ -46,7 +46,11 @@ export interface SessionProgress {
   shard: string;
   phase: SessionPhase;
   node: string | null;
-  snapshot: { keys: number; bytes: number; size: number | null; percent: number | null };
+  /** What the node serving the sync said of itself (a replica serves its master's history); null until known or where INFO is refused. */
+  server: SyncServer | null;
+  /** PSYNC sent, the master not yet answering: a diskless sync held back (repl-diskless-sync-delay) or a BGSAVE running. */
+  waitingForMaster: boolean;
+  snapshot: SnapshotProgress;
   /** Replication offset of the last operation handed on, and of the last byte received. */
   offset: number | null;
   received: number | null;
@@ -56,6 +60,34 @@ export interface SessionProgress {
   spoolBytes: number;
   reconnects: number;
   lastError: string | null;
+}
+
+export interface SnapshotProgress {
+  keys: number;
+  bytes: number;
+  /** The RDB's size, announced by a disk-based transfer only. */
+  size: number | null;
+  /** Keys the source held when the sync began (INFO keyspace), the measure of a diskless transfer. */
+  expectedKeys: number | null;
+  /** Of `size`, else of `expectedKeys` (then an estimate: keys are written and expire meanwhile). */
+  percent: number | null;
+  estimated: boolean;
+  /** Since the RDB began to arrive; null before. */
+  elapsedMs: number | null;
+  keysPerSec: number | null;
+  /** Time left at the rate so far, where a percent is known. */
+  etaMs: number | null;
+}
+
+/** How far a snapshot is: by bytes where the size is known, else by keys against the count at its start. */
+export function snapshotProgress(keys: number, bytes: number, size: number | null, expectedKeys: number | null, elapsedMs: number | null): SnapshotProgress {
+  let percent: number | null = null;
+  if (size !== null && size > 0) percent = Math.min(100, (100 * bytes) / size);
+  else if (expectedKeys !== null && expectedKeys > 0) percent = Math.min(99, (100 * keys) / expectedKeys);
+  const seconds = elapsedMs === null ? 0 : elapsedMs / 1000;
+  const keysPerSec = seconds > 0 ? Math.round(keys / seconds) : null;
+  const etaMs = percent !== null && percent > 0 && elapsedMs !== null ? Math.round((elapsedMs * (100 - percent)) / percent) : null;
+  return { keys, bytes, size, expectedKeys, percent, estimated: size === null && percent !== null, elapsedMs, keysPerSec, etaMs };
 }
 
 const POSITION_SAVE_MS = 1000;
@@ -146,6 +178,8 @@ export class ReplicaSession extends EventEmitter {
   private wake: (() => void) | null = null;
   private loops: Promise<unknown> = Promise.resolve();
   private stopped: Promise<void> | null = null;
+  /** When the current full sync's RDB began to arrive. */
+  private snapshotStartedAt: number | null = null;
   /** Between a FULLRESYNC and the end of its RDB, as received (not as consumed). */
   private inSnapshot = false;
   /** After bad data from the source: spool records are skipped up to the next full sync. */
@@ -187,7 +221,8 @@ export class ReplicaSession extends EventEmitter {
 
   get progress(): SessionProgress {
     const d = this.decoder;
-    const size = this.link?.rdbSize ?? null;
+    const link = this.link;
+    const size = link?.rdbSize ?? null;
     const offset = this.handedOn?.offset ?? null;
     const received = this.received?.offset ?? null;
     const lagBytes = offset !== null && received !== null && this.phase === 'streaming' ? Math.max(0, received - offset) : 0;
@@ -195,7 +230,9 @@ export class ReplicaSession extends EventEmitter {
       shard: this.opts.shard,
       phase: this.phase,
       node: this.node,
-      snapshot: { keys: d.snapshotKeys, bytes: d.snapshotBytes, size, percent: size ? Math.min(100, (100 * d.snapshotBytes) / size) : null },
+      server: link?.server ?? null,
+      waitingForMaster: link?.state === 'psync' || link?.state === 'waiting-rdb',
+      snapshot: snapshotProgress(d.snapshotKeys, d.snapshotBytes, size, link?.server?.keys ?? null, this.snapshotStartedAt === null ? null : Date.now() - this.snapshotStartedAt),
       offset,
       received,
       lagBytes,
@@ -260,6 +297,7 @@ export class ReplicaSession extends EventEmitter {
         link.once('fullresync', () => {
           if (asked !== null) this.emit('full-resync', `${this.node} could not continue from ${asked.replid}:${asked.offset} (history not in its backlog); a full sync starts again`);
         });
+        link.once('rdb-begin', () => (this.snapshotStartedAt = Date.now()));
         link.once('continue', () => (streamingSince = Date.now()));
         link.once('rdb-end', () => (streamingSince = Date.now()));
         await link.start();

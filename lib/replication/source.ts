@@ -6,7 +6,7 @@ import type { Operation } from '../ops/operation';
 import { ReplicationError } from './errors';
 import type { ReplPosition } from './link';
 import { FilePositionStore, type PositionStore } from './position';
-import { ReplicaSession, type ReplicaSessionOptions, type SessionProgress, type SyncMode } from './session';
+import { ReplicaSession, snapshotProgress, type ReplicaSessionOptions, type SessionProgress, type SnapshotProgress, type SyncMode } from './session';
 import { pickNode, selectShards, TopologyWatcher, type RedisLike, type ShardInfo } from './topology';
 
 export interface ReplicaSourceOptions {
@@ -37,7 +37,9 @@ export interface ReplicaSourceOptions {
 export interface SourceProgress {
   phase: 'starting' | 'snapshot' | 'streaming' | 'reconnecting' | 'done' | 'failed' | 'stopped';
   shards: SessionProgress[];
-  snapshot: { keys: number; bytes: number; size: number | null; percent: number | null };
+  snapshot: SnapshotProgress;
+  /** Some shard's master holds its sync back (repl-diskless-sync-delay, a BGSAVE running). */
+  waitingForMaster: boolean;
   lagBytes: number;
   lagMs: number;
   spoolBytes: number;
@@ -132,12 +134,13 @@ export class ReplicaSource extends EventEmitter {
 
   get progress(): SourceProgress {
     const shards = [...this.sessions.values()].map((e) => e.session.progress);
-    const size = shards.every((p) => p.snapshot.size !== null) ? shards.reduce((a, p) => a + (p.snapshot.size as number), 0) : null;
-    const bytes = shards.reduce((a, p) => a + p.snapshot.bytes, 0);
+    const sum = (f: (p: SessionProgress) => number | null): number | null => (shards.every((p) => f(p) !== null) ? shards.reduce((a, p) => a + (f(p) as number), 0) : null);
+    const elapsed = shards.reduce<number | null>((a, p) => (p.snapshot.elapsedMs === null ? a : Math.max(a ?? 0, p.snapshot.elapsedMs)), null);
     return {
       phase: this.phase,
       shards,
-      snapshot: { keys: shards.reduce((a, p) => a + p.snapshot.keys, 0), bytes, size, percent: size ? Math.min(100, (100 * bytes) / size) : null },
+      snapshot: snapshotProgress(sum((p) => p.snapshot.keys) ?? 0, sum((p) => p.snapshot.bytes) ?? 0, sum((p) => p.snapshot.size), sum((p) => p.snapshot.expectedKeys), elapsed),
+      waitingForMaster: shards.some((p) => p.waitingForMaster),
       lagBytes: shards.reduce((a, p) => a + p.lagBytes, 0),
       lagMs: shards.reduce((a, p) => Math.max(a, p.lagMs), 0),
       spoolBytes: shards.reduce((a, p) => a + p.spoolBytes, 0),

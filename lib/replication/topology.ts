@@ -4,6 +4,7 @@
  * link per shard, and re-discovers to follow failovers and resharding.
  */
 import { EventEmitter } from 'node:events';
+import { parseInfo } from '../server/info';
 
 export const SLOT_COUNT = 16384;
 
@@ -554,15 +555,6 @@ function reportedHost(host: unknown, seedHost: string): string {
 
 function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
-}
-
-function parseInfo(info: string): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const line of info.split(/\r?\n/)) {
-    const colon = line.indexOf(':');
-    if (colon > 0 && !line.startsWith('#')) fields[line.slice(0, colon)] = line.slice(colon + 1);
-  }
-  return fields;
 }
 
 function text(v: unknown): string {
