@@ -441,7 +441,7 @@ describe('replica source options against real servers', function () {
       for (const { err } of retries) {
         assert.equal(err.code, 'NOMASTERLINK');
         assert.equal(err.retryable, true);
-        assert.equal(err.message, `${HOST}:${replica.port}: this replica node has no link to its master; retrying`);
+        assert.equal(err.message, `${HOST}:${replica.port}: this node is a replica whose link to its own master is down (PSYNC: NOMASTERLINK Can't SYNC while not connected with my master); retrying`);
       }
 
       resumed = true;
@@ -462,7 +462,7 @@ describe('replica source options against real servers', function () {
   describe('idle timeout against a fault-injecting fake master', () => {
     /**
      * A fault-injecting fake master: a plain net server that answers the handshake like Redis
-     * (+PONG, +OK) and PSYNC with +FULLRESYNC, then, as `stallAt` says, falls silent after
+     * (+PONG, +OK, INFO refused as where it is renamed) and PSYNC with +FULLRESYNC, then, as `stallAt` says, falls silent after
      * the handshake, after +FULLRESYNC, or after the RDB header and 9 of 100 announced bytes.
      */
     async function fakeMaster(stallAt: 'handshake' | 'fullresync' | 'rdb'): Promise<net.Server> {
@@ -475,6 +475,7 @@ describe('replica source options against real servers', function () {
             const name = String((v as Buffer[])[0]).toUpperCase();
             if (stallAt === 'handshake') continue;
             if (name === 'PING') socket.write('+PONG\r\n');
+            else if (name === 'INFO') socket.write("-ERR unknown command 'INFO'\r\n");
             else if (name === 'REPLCONF') socket.write('+OK\r\n');
             else if (name === 'PSYNC') {
               socket.write(`+FULLRESYNC ${'a'.repeat(40)} 0\r\n`);
