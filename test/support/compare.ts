@@ -36,6 +36,8 @@ export function assertSameKeyspace(actual: Record<number, Record<string, LiveKey
       const ee = e[k].expire_ms;
       assert.equal(ea === null, ee === null, `db ${db} ${k}: TTL presence (${ea} vs ${ee})`);
       if (ea !== null && ee !== null) assert.ok(Math.abs(ea - ee) <= ttlToleranceMs, `db ${db} ${k}: TTL ${ea} vs ${ee}`);
+      // field TTLs where both servers have them (a destination before 7.4 drops them, as the README says)
+      if (a[k].field_expire_ms !== undefined && e[k].field_expire_ms !== undefined) assert.deepEqual(a[k].field_expire_ms, e[k].field_expire_ms, `db ${db} ${k}: field TTLs`);
     }
   }
 }

@@ -6,6 +6,42 @@ export interface LiveKey {
   type: string;
   expire_ms: number | null;
   value: unknown;
+  /** A hash's field TTLs, absolute ms by field: {} for none; absent where the server has no field TTLs (before 7.4). */
+  field_expire_ms?: Record<string, number>;
+}
+
+/** Commands a server lacks (by client), learnt from its first refusal: older servers are read with what they have. */
+const missing = new WeakMap<Redis, Set<string>>();
+
+/** The reply, or undefined where the server does not know the command. */
+async function ifKnown<T>(c: Redis, name: string, run: () => Promise<T>): Promise<T | undefined> {
+  const gone = missing.get(c) ?? new Set<string>();
+  missing.set(c, gone);
+  if (gone.has(name)) return undefined;
+  try {
+    return await run();
+  } catch (err) {
+    if (!/unknown command/i.test((err as Error).message)) throw err;
+    gone.add(name);
+    return undefined;
+  }
+}
+
+/** Absolute expiry in ms; PEXPIRETIME where the server has it (7.0+), else now + PTTL (exact to a few ms). */
+async function expireAt(c: Redis, key: Buffer, pttl: number): Promise<number> {
+  const at = await ifKnown(c, 'PEXPIRETIME', async () => Number(await c.call('PEXPIRETIME', key)));
+  return at ?? Date.now() + pttl;
+}
+
+async function fieldTtls(c: Redis, key: Buffer, fieldNames: Buffer[]): Promise<Record<string, number> | undefined> {
+  if (fieldNames.length === 0) return {};
+  const ttls = await ifKnown(c, 'HPEXPIRETIME', async () => (await c.callBuffer('HPEXPIRETIME', key, 'FIELDS', fieldNames.length, ...fieldNames)) as number[]);
+  if (ttls === undefined) return undefined;
+  const out: Record<string, number> = {};
+  fieldNames.forEach((f, i) => {
+    if (Number(ttls[i]) > 0) out[jsonBytes(f)] = Number(ttls[i]);
+  });
+  return out;
 }
 
 type Reply = Buffer | Buffer[] | number | null | Reply[];
@@ -62,9 +98,10 @@ export async function readKey(c: Redis, key: Buffer): Promise<LiveKey | null> {
   const type = ((await c.callBuffer('TYPE', key)) as Buffer).toString();
   if (type === 'none') return null;
   const pttl = Number(await c.call('PTTL', key));
-  const expire_ms = pttl < 0 ? null : Number(await c.call('PEXPIRETIME', key));
+  const expire_ms = pttl < 0 ? null : await expireAt(c, key, pttl);
   if (pttl === -2 || expire_ms === -2) return null;
   let value: unknown;
+  let field_expire_ms: Record<string, number> | undefined;
   switch (type) {
     case 'string': {
       const v = (await c.callBuffer('GET', key)) as Buffer | null;
@@ -81,9 +118,12 @@ export async function readKey(c: Redis, key: Buffer): Promise<LiveKey | null> {
     case 'zset':
       value = pairs((await c.callBuffer('ZRANGE', key, 0, -1, 'WITHSCORES')) as Buffer[]).map(([m, s]) => [jsonBytes(m), scoreText(Number(s.toString().replace('inf', 'Infinity')))]);
       break;
-    case 'hash':
-      value = Object.fromEntries(pairs((await c.callBuffer('HGETALL', key)) as Buffer[]).map(([f, v]) => [jsonBytes(f), jsonBytes(v)]));
+    case 'hash': {
+      const fv = pairs((await c.callBuffer('HGETALL', key)) as Buffer[]);
+      value = Object.fromEntries(fv.map(([f, v]) => [jsonBytes(f), jsonBytes(v)]));
+      field_expire_ms = await fieldTtls(c, key, fv.map(([f]) => f));
       break;
+    }
     case 'stream':
       value = await readStream(c, key);
       break;
@@ -91,7 +131,7 @@ export async function readKey(c: Redis, key: Buffer): Promise<LiveKey | null> {
       throw new Error(`readKey: type ${type} of key ${jsonBytes(key)} is not handled`);
   }
   if (Array.isArray(value) ? value.length === 0 : typeof value === 'object' && value !== null && !('entries' in value) && Object.keys(value).length === 0) return null;
-  return { type, expire_ms, value };
+  return field_expire_ms === undefined ? { type, expire_ms, value } : { type, expire_ms, value, field_expire_ms };
 }
 
 /** Every key of one db, by its JSON name. */
