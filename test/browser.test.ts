@@ -42,6 +42,8 @@ const VIEWPORT = { width: 1280, height: 800 };
 
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } };
 const TYPES = Object.keys(pkg['node-red'].nodes);
+/** The palette shows the nodes in the order of a sync (Node-RED registers them in the order of node-red.nodes). */
+const PIPELINE = ['redis-precheck', 'redis-replica-source', 'redis-op-filter', 'redis-slot-router', 'redis-cluster-sink'];
 /**
  * Takes a screenshot; writes it to docs/ when docs/ has none of that name yet or when
  * UPDATE_SCREENSHOTS=1, so that a test run does not leave the committed pictures modified.
@@ -116,6 +118,20 @@ describe('the editor in a browser (Debian chromium + playwright-core)', function
       assert.ok(label.length > 0 && !label.includes('.'), `${type} has palette label "${label}" (an untranslated key?)`);
     }
     for (const type of configTypes) assert.equal(await page.locator(`.red-ui-palette-node[data-palette-type="${type}"]`).count(), 0);
+    const order = await container.locator('.red-ui-palette-node').evaluateAll((items: Array<{ getAttribute(name: string): string | null }>) => items.map((item) => item.getAttribute('data-palette-type')));
+    assert.deepEqual(order, PIPELINE, 'the palette order');
+    // each node its own icon, served from the package as it is in icons/ (Node-RED serves a default icon for one it cannot find)
+    const icons = await withRed(page, (red, types) => types.map((t) => red.nodes.getType(t)?.icon ?? ''), paletteTypes);
+    assert.equal(new Set(icons).size, paletteTypes.length, `icons: ${icons.join(', ')}`);
+    for (const [i, type] of paletteTypes.entries()) {
+      const image = await container.locator(`.red-ui-palette-node[data-palette-type="${type}"] .red-ui-palette-icon`).evaluate((el: { style: { backgroundImage: string } }) => el.style.backgroundImage);
+      const url = /^url\("?([^")]+)"?\)$/.exec(image)?.[1] ?? '';
+      assert.ok(url.endsWith(`/${icons[i]}`), `${type}: its palette icon is ${image}, not ${icons[i]}`);
+      const served = await page.request.get(new URL(url, nodeRed.url).href);
+      assert.equal(served.status(), 200, `${type}: ${url}`);
+      assert.match(served.headers()['content-type'] ?? '', /^image\/svg\+xml/, `${type}: ${url}`);
+      assert.equal((await served.body()).toString(), readFileSync(join(ROOT, 'icons', icons[i]), 'utf8'), `${type}: ${url} is not icons/${icons[i]}`);
+    }
     // the palette as a user filters it
     const search = page.locator('#red-ui-palette-search input');
     await search.pressSequentially('redis');

@@ -43,10 +43,16 @@ export class EditorNodeRed extends NodeRedProcess {
 
 // ---------------------------------------------------------------- the editor
 
+/** A node type as the editor registered it. */
+interface EditorType {
+  category: string;
+  icon?: string;
+}
+
 /** What the tests use of the editor's global RED object (page.evaluate runs in the page). */
 interface EditorRed {
   nodes: {
-    getType(type: string): { category: string } | undefined;
+    getType(type: string): EditorType | undefined;
     node(id: string): { id: string; type: string; z?: string } | null;
     filterNodes(filter: { type?: string; z?: string }): Array<{ id: string; type: string; name?: string }>;
   };
