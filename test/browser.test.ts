@@ -12,15 +12,18 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { startCluster, startRedis, type RedisCluster, type RedisServer } from './harness';
 import {
   addFromPalette,
   categoryId,
   checkValidation,
+  DEFAULT_DIALOG_WIDTH,
   deploy,
+  dialogLayoutProblems,
   EditorNodeRed,
   editorFiles,
+  helpLayoutProblems,
   importFlow,
   launchChromium,
   openEditor,
@@ -142,11 +145,36 @@ describe('the editor in a browser (Debian chromium + playwright-core)', function
     await search.press('Escape');
   });
 
-  it('opens the edit dialog of every node: its fields, its help in the sidebar, Done', async () => {
+  it('opens the edit dialog of every node: its fields, its help in the sidebar, nothing cut off or overflowing, Done', async () => {
     await freshPage();
     const paletteTypes = TYPES.filter((t) => !configTypes.includes(t));
+    /** What is cut off or overflows, in every dialog and help: all of it is reported at the end. */
+    const layout: string[] = [];
+    const checkLayout = async (what: string, tray: Locator): Promise<void> => {
+      for (const problem of await dialogLayoutProblems(tray)) layout.push(`${what} dialog: ${problem}`);
+    };
+    const checkHelp = async (what: string): Promise<void> => {
+      for (const problem of await helpLayoutProblems(page)) layout.push(`${what} help: ${problem}`);
+    };
     for (const [i, type] of paletteTypes.entries()) {
       const id = await addFromPalette(page, type, 200 + (i % 3) * 250, 120 + Math.floor(i / 3) * 120);
+      // the labels of its ports, as hovering over a port shows them: translated, not message keys
+      const ports = await withRed(
+        page,
+        (red, nodeId) => {
+          const node = red.nodes.node(nodeId);
+          const def = node && red.nodes.getType(node.type);
+          if (!node || !def) return [];
+          const labels: unknown[] = [];
+          for (const [of, count] of [[def.inputLabels, node.inputs ?? def.inputs ?? 0], [def.outputLabels, node.outputs ?? def.outputs ?? 0]] as const) {
+            for (let p = 0; p < count; p++) labels.push(typeof of === 'function' ? of.call(node, p) : Array.isArray(of) ? of[p] : of);
+          }
+          return labels;
+        },
+        id,
+      );
+      assert.ok(ports.length > 0, `${type}: no ports`);
+      for (const label of ports) assert.ok(typeof label === 'string' && label !== '' && !label.includes(`${type}.`), `${type}: a port labelled ${JSON.stringify(label)}`);
       await page.locator(`[id="${id}"] .red-ui-flow-node`).dblclick();
       const tray = page.locator('.red-ui-tray').nth(0);
       await tray.locator('#node-dialog-ok').waitFor();
@@ -156,6 +184,7 @@ describe('the editor in a browser (Debian chromium + playwright-core)', function
         assert.equal(await tray.locator(`#node-input-${field}`).count(), 1, `${type}: the dialog has no field ${field}`);
       }
       assert.equal(await tray.locator('#node-input-name').isVisible(), true, `${type}: the name field is not visible`);
+      await checkLayout(type, tray);
       // the help button in the tray's footer shows the node's help in the sidebar
       await tray.locator('.red-ui-tray-footer-left button:has(i.fa-book):visible').click();
       const help = page.locator('.red-ui-help:visible').first();
@@ -171,6 +200,7 @@ describe('the editor in a browser (Debian chromium + playwright-core)', function
         { timeout: 5000 },
       );
       assert.ok(textOf((await help.innerHTML()) ?? '').includes(expected), `${type}: the help sidebar does not show "${expected}"`);
+      await checkHelp(type);
 
       if (type === 'redis-replica-source') {
         // its endpoint: a config node, added from the dialog with the + button
@@ -185,15 +215,21 @@ describe('the editor in a browser (Debian chromium + playwright-core)', function
         }
         assert.ok(await configTray.locator('#node-config-input-host').isVisible());
         assert.ok(!(await configTray.locator('#node-config-input-seeds').isVisible()));
+        // every field shown: TLS on, then each mode
+        await configTray.locator('#node-config-input-tls').check();
+        await checkLayout('redis-endpoint (standalone, TLS)', configTray.last());
         await configTray.locator('#node-config-input-mode').selectOption('cluster');
         assert.ok(await configTray.locator('#node-config-input-seeds').isVisible(), 'cluster mode shows the seeds');
         assert.ok(!(await configTray.locator('#node-config-input-host').isVisible()), 'cluster mode hides the host');
+        await checkLayout('redis-endpoint (cluster, TLS)', configTray.last());
+        await configTray.locator('#node-config-input-tls').uncheck();
         // validators (with the helpers of resources/editor.js) mark a bad field as it is typed
         await checkValidation(configTray, 'node-config-input-seeds', '127.0.0.1', '127.0.0.1:7000,127.0.0.1:7001');
         await configTray.locator('#node-config-input-name').fill('my cluster');
         await screenshot(page, 'edit-dialog-endpoint.png');
         await configTray.locator('.red-ui-tray-footer-left button:has(i.fa-book):visible').click();
         await page.locator('.red-ui-help:visible', { hasText: editorFiles('redis-endpoint').helpIntro.slice(0, 60) }).first().waitFor({ timeout: 5000 });
+        await checkHelp('redis-endpoint');
         await configTray.locator('#node-config-dialog-ok').click();
         await configTray.locator('#node-config-dialog-ok').waitFor({ state: 'detached' });
         assert.match((await tray.locator('#node-input-endpoint option:checked').textContent()) ?? '', /my cluster/);
@@ -207,6 +243,7 @@ describe('the editor in a browser (Debian chromium + playwright-core)', function
     }
     const sourceName = await withRed(page, (red) => red.nodes.filterNodes({ type: 'redis-replica-source' }).map((n) => n.name), null);
     assert.deepEqual(sourceName, ['orders source'], 'Done kept what was typed');
+    assert.deepEqual(layout, [], `cut off or overflowing at the default dialog width (${DEFAULT_DIALOG_WIDTH} px) and sidebar width`);
   });
 
   it('imports every example from Menu > Import, each as its own tab with known node types', async () => {

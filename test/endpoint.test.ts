@@ -665,12 +665,14 @@ describe('redis-endpoint', () => {
       assert.equal(label({ mode: 'cluster', seeds: 'a:1, b:2\nc:3' }), 'cluster (3 seeds)');
     });
 
-    it('has every message key of its template in the en-US catalog, and help', () => {
-      const html = readFileSync(path.resolve(__dirname, '..', 'dist', 'nodes', 'redis-endpoint', 'redis-endpoint.html'), 'utf8');
+    it('has every message key of its template in the en-US catalog, and help in en-US', () => {
+      const dir = path.resolve(__dirname, '..', 'dist', 'nodes', 'redis-endpoint');
+      const html = readFileSync(path.join(dir, 'redis-endpoint.html'), 'utf8');
       const keys = [...html.matchAll(/data-i18n="(?:\[\w+\])?([\w.-]+)"/g)].map((m) => m[1]);
       assert.ok(keys.length > 25, `found only ${keys.length} keys`);
       for (const key of keys) t(key);
-      assert.match(html, /<script type="text\/html" data-help-name="redis-endpoint">/);
+      const help = readFileSync(path.join(dir, 'locales', 'en-US', 'redis-endpoint.html'), 'utf8');
+      assert.match(help, /<script type="text\/html" data-help-name="redis-endpoint">/);
     });
   });
 });

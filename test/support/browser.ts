@@ -4,7 +4,7 @@
  * installed in its user directory.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import type { FlowNode } from './node-red';
@@ -47,13 +47,17 @@ export class EditorNodeRed extends NodeRedProcess {
 interface EditorType {
   category: string;
   icon?: string;
+  inputs?: number;
+  outputs?: number;
+  inputLabels?: string | string[] | ((this: object, i: number) => string);
+  outputLabels?: string | string[] | ((this: object, i: number) => string);
 }
 
 /** What the tests use of the editor's global RED object (page.evaluate runs in the page). */
 interface EditorRed {
   nodes: {
     getType(type: string): EditorType | undefined;
-    node(id: string): { id: string; type: string; z?: string } | null;
+    node(id: string): { id: string; type: string; z?: string; inputs?: number; outputs?: number } | null;
     filterNodes(filter: { type?: string; z?: string }): Array<{ id: string; type: string; name?: string }>;
   };
 }
@@ -187,14 +191,19 @@ export interface EditorFiles {
   helpIntro: string;
 }
 
-/** Reads a node's .html (as built into dist/) for what its edit dialog and help should show. */
+/**
+ * Reads a node's .html and its en-US help (locales/en-US/<type>.html beside it), as built into
+ * dist/, for what its edit dialog and help should show.
+ */
 export function editorFiles(type: string): EditorFiles {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } };
-  const html = readFileSync(join(ROOT, pkg['node-red'].nodes[type].replace(/\.js$/, '.html')), 'utf8');
+  const js = join(ROOT, pkg['node-red'].nodes[type]);
+  const html = readFileSync(js.replace(/\.js$/, '.html'), 'utf8');
+  const helpFile = readFileSync(join(dirname(js), 'locales', 'en-US', `${type}.html`), 'utf8');
   const template = new RegExp(`<script type="text/html" data-template-name="${type}">([\\s\\S]*?)</script>`).exec(html)?.[1] ?? '';
-  const help = new RegExp(`<script type="text/html" data-help-name="${type}">([\\s\\S]*?)</script>`).exec(html)?.[1] ?? '';
+  const help = new RegExp(`<script type="text/html" data-help-name="${type}">([\\s\\S]*?)</script>`).exec(helpFile)?.[1] ?? '';
   const fields = [...template.matchAll(/id="node-(?:config-)?input-([\w-]+)"/g)].map((m) => m[1]);
-  const intro = /<p>([\s\S]*?)<\/p>/.exec(help)?.[1] ?? '';
+  const intro = /<p\b[^>]*>([\s\S]*?)<\/p>/.exec(help)?.[1] ?? '';
   return { fields, helpIntro: textOf(intro) };
 }
 
@@ -208,4 +217,114 @@ export function textOf(html: string): string {
     .replace(/&amp;/g, '&')
     .replace(/\s+/g, ' ')
     .trim();
+}
+
+// ---------------------------------------------------------------- what is cut off or overflows
+
+/** Node-RED opens an edit dialog this wide, wider only when its content needs more (tray.js: Math.max(width, 500)). */
+export const DEFAULT_DIALOG_WIDTH = 500;
+
+/** The parts of a DOM element the layout checks read (this project compiles without the DOM types). */
+interface LayoutElement {
+  tagName: string;
+  id: string;
+  type?: string;
+  placeholder?: string;
+  textContent: string | null;
+  scrollWidth: number;
+  clientWidth: number;
+  style: { width: string; minWidth: string };
+  getBoundingClientRect(): { left: number; right: number; top: number; bottom: number; width: number };
+  getAttribute(name: string): string | null;
+  querySelectorAll(selector: string): Iterable<LayoutElement>;
+}
+interface LayoutWindow {
+  getComputedStyle(el: LayoutElement): { display: string; font: string; paddingLeft: string; paddingRight: string; overflowX: string };
+  document: { createElement(tag: 'canvas'): { getContext(kind: '2d'): { font: string; measureText(text: string): { width: number } } } };
+}
+
+/**
+ * What is cut off or overflows in the open edit dialog `tray`, among its visible .form-rows,
+ * as messages: the dialog opened wider than DEFAULT_DIALOG_WIDTH (some content needed the
+ * room: the elements reaching into it are named), an element reaching past its row, a box
+ * whose text is wider than the box, a select whose widest option does not fit in it, an
+ * input whose placeholder is cut off, a checkbox whose label starts below it instead of
+ * beside it. [] when everything fits.
+ */
+export function dialogLayoutProblems(tray: Locator): Promise<string[]> {
+  // Runs in the page, sent as source: no functions declared inside (tsx would wrap them in a helper the page lacks).
+  return tray.evaluate<string[], number, LayoutElement>((root, defaultWidth) => {
+    const win = globalThis as unknown as LayoutWindow;
+    const problems: string[] = [];
+    const opened = root.getBoundingClientRect().width;
+    if (opened > defaultWidth + 1) problems.push(`the dialog opened ${Math.round(opened - defaultWidth)} px wider than Node-RED's default ${defaultWidth} px: its content needs the room`);
+    // Measured at the default width: Node-RED widened the dialog (and set its body's min-width) to what the content asked for.
+    const bodies = [...root.querySelectorAll('.red-ui-tray-body')];
+    const saved = { width: root.style.width, minWidths: bodies.map((b) => b.style.minWidth) };
+    root.style.width = `${defaultWidth}px`;
+    for (const body of bodies) body.style.minWidth = '0px';
+    const canvas = win.document.createElement('canvas').getContext('2d');
+    for (const row of root.querySelectorAll('.form-row')) {
+      const r = row.getBoundingClientRect();
+      if (r.width === 0) continue; // hidden: another mode, tab or option
+      const rowStyle = win.getComputedStyle(row);
+      const right = r.right - parseFloat(rowStyle.paddingRight);
+      for (const el of row.querySelectorAll('input, select, textarea, label, span, button, div, a')) {
+        const b = el.getBoundingClientRect();
+        if (b.width === 0 || el.type === 'hidden') continue;
+        const style = win.getComputedStyle(el);
+        const what = `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : el.getAttribute('for') ? `[for=${el.getAttribute('for')}]` : ''} "${(el.textContent ?? '').replace(/\s+/g, ' ').trim().slice(0, 50)}"`;
+        if (b.right > right + 1) problems.push(`${what} reaches ${Math.round(b.right - right)} px past its form row`);
+        if (style.display !== 'inline' && el.tagName !== 'TEXTAREA' && el.scrollWidth > el.clientWidth + 1) {
+          problems.push(`${what}: its content is ${el.scrollWidth - el.clientWidth} px wider than its box`);
+        }
+        if (el.tagName === 'SELECT') {
+          // a select sized to its content is as wide as its widest option
+          const width = el.style.width;
+          el.style.width = 'auto';
+          const needed = el.getBoundingClientRect().width;
+          el.style.width = width;
+          if (needed > b.width + 1) problems.push(`${what}: its widest option is cut off (it needs ${Math.round(needed)} px, the select is ${Math.round(b.width)} px)`);
+        }
+        if (el.tagName === 'INPUT' && el.placeholder) {
+          canvas.font = style.font;
+          const room = el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+          const text = canvas.measureText(el.placeholder).width;
+          if (text > room + 1) problems.push(`${what}: its placeholder "${el.placeholder}" is cut off (${Math.round(text)} px in ${Math.round(room)} px)`);
+        }
+        if (el.tagName === 'INPUT' && el.type === 'checkbox') {
+          for (const label of row.querySelectorAll(`label[for="${el.id}"]`)) {
+            if (label.getBoundingClientRect().top >= b.bottom) problems.push(`label[for=${el.id}] "${(label.textContent ?? '').trim().slice(0, 50)}" starts below its checkbox, not beside it`);
+          }
+        }
+      }
+    }
+    root.style.width = saved.width;
+    bodies.forEach((body, i) => (body.style.minWidth = saved.minWidths[i]));
+    return problems;
+  }, DEFAULT_DIALOG_WIDTH);
+}
+
+/**
+ * What reaches past the right edge of the help shown in the sidebar (a help sidebar does not
+ * scroll sideways), as messages naming the innermost elements that do; [] when nothing does.
+ */
+export function helpLayoutProblems(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): Iterable<LayoutElement & { offsetParent: unknown }> } }).document;
+    const problems: string[] = [];
+    for (const help of doc.querySelectorAll('.red-ui-sidebar-help-stack .red-ui-help')) {
+      // the innermost .red-ui-help holds the node's help text
+      if (help.offsetParent === null || [...help.querySelectorAll('.red-ui-help')].length > 0) continue;
+      const edge = help.getBoundingClientRect().right;
+      if (help.scrollWidth > help.clientWidth + 1) problems.push(`the help is ${help.scrollWidth - help.clientWidth} px wider than the sidebar shows`);
+      const over = [...help.querySelectorAll('*')].filter((el) => el.getBoundingClientRect().right > edge + 1);
+      for (const el of over) {
+        // the innermost: an element none of whose children reaches past the edge itself
+        if ([...el.querySelectorAll('*')].some((child) => over.includes(child))) continue;
+        problems.push(`${el.tagName.toLowerCase()} "${(el.textContent ?? '').replace(/\s+/g, ' ').trim().slice(0, 60)}" reaches ${Math.round(el.getBoundingClientRect().right - edge)} px past the sidebar`);
+      }
+    }
+    return problems;
+  });
 }

@@ -146,11 +146,19 @@ export interface EditorProperty {
   validate?: (this: Record<string, unknown>, value: unknown, opt?: object) => boolean | string;
 }
 
+/** A port's label as the editor asks for it: `this` is the node (its `_` translates), i the port's index. */
+export type PortLabels = string | string[] | ((this: Record<string, unknown>, i: number) => string);
+
 export interface EditorDefinition {
   category: string;
   defaults: Record<string, EditorProperty>;
   credentials?: Record<string, EditorProperty>;
   label?: string | ((this: Record<string, unknown>) => string);
+  icon?: string;
+  inputs?: number;
+  outputs?: number;
+  inputLabels?: PortLabels;
+  outputLabels?: PortLabels;
 }
 
 /**
