@@ -5,9 +5,9 @@
 import { list as knownCommands, hasFlag } from '@ioredis/commands';
 
 /**
- * The operations the seed service (a managed "data transmission service" for Redis)
- * synchronizes from a Community Edition source, verbatim from its guide: SWAPDB and UNLINK
- * only for a 4.0 source there.
+ * The operations Alibaba Cloud's Data Transmission Service (DTS) synchronizes from a Redis
+ * Community Edition source, verbatim from its guide: SWAPDB and UNLINK only for a 4.0 source
+ * there.
  */
 export const COMMUNITY_COMMANDS: readonly string[] = [
   'APPEND', 'BITOP', 'BLPOP', 'BRPOP', 'BRPOPLPUSH', 'DECR', 'DECRBY', 'DEL', 'EVAL', 'EVALSHA', 'EXEC', 'EXPIRE',
@@ -19,7 +19,7 @@ export const COMMUNITY_COMMANDS: readonly string[] = [
   'ZUNIONSTORE', 'ZREMRANGEBYRANK', 'ZREMRANGEBYSCORE', 'SWAPDB', 'UNLINK',
 ];
 
-/** The seed service's list for its Enhanced Edition (Tair): the Community list without RESTORE and SWAPDB. */
+/** The DTS list for an Enhanced Edition (Tair) source: the Community list without RESTORE and SWAPDB. */
 export const ENHANCED_COMMANDS: readonly string[] = COMMUNITY_COMMANDS.filter((c) => c !== 'RESTORE' && c !== 'SWAPDB');
 
 /**

@@ -30,7 +30,7 @@ type Verdict =
   | { outcome: 'unverified'; method: string; reason: string };
 
 const PERMISSION_REMEDY = (user: string): string =>
-  `grant the user what a replica needs: ACL SETUSER ${user} +psync +replconf +ping (for a cluster source also +info +cluster|shards +cluster|slots +cluster|nodes); on a managed service, ask for an account allowed to replicate (the seed service needs a ticket for it)`;
+  `grant the user what a replica needs: ACL SETUSER ${user} +psync +replconf +ping (for a cluster source also +info +cluster|shards +cluster|slots +cluster|nodes); on a managed service, ask for an account allowed to replicate (some providers grant one only on request)`;
 
 export async function replicationPermission(ctx: PrecheckContext): Promise<Finding[]> {
   const masters = ctx.source.reachableMasters();

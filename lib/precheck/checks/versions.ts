@@ -1,7 +1,7 @@
 /**
  * Versions: the source must speak PSYNC (2.8+); the destination should not be older than the
- * source (the seed service's rule: commands the source accepts may be unknown to an older
- * destination); and the sink copies keys fastest with RESTORE, which reads only payloads of
+ * source (as managed sync services require: commands the source accepts may be unknown to an
+ * older destination); and the sink copies keys fastest with RESTORE, which reads only payloads of
  * the destination's own RDB version or older.
  */
 import type { PrecheckContext } from '../context';
