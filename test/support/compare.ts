@@ -18,6 +18,7 @@ export async function keyspaceOf(target: RedisServer | RedisCluster, dbs: number
       }
     }
   }
+  readFrom.set(out, target);
   return out;
 }
 
@@ -44,6 +45,54 @@ export function assertSameKeyspace(actual: Record<number, Record<string, LiveKey
 
 export type Keyspace = Record<number, Record<string, LiveKey>>;
 
+/** The server or cluster each keyspace was read from by keyspaceOf (not one a test derived from it). */
+const readFrom = new WeakMap<Keyspace, RedisServer | RedisCluster>();
+
+/**
+ * The function libraries (FUNCTION LIST WITHCODE) of each master, each library as one
+ * string, in name order; null for a server before 7.0, which has none.
+ */
+async function librariesOf(target: RedisServer | RedisCluster): Promise<string[][] | null> {
+  const out: string[][] = [];
+  for (const s of 'seeds' in target ? await target.masters() : [target]) {
+    let reply: unknown;
+    try {
+      reply = await s.command('FUNCTION', 'LIST', 'WITHCODE');
+    } catch (err) {
+      if (/unknown command/i.test((err as Error).message)) return null;
+      throw err;
+    }
+    const libraries = (reply as unknown[][]).map((lib) => {
+      const l = fields(lib);
+      // a server lists a library's functions in the order of its hash table, which differs between servers
+      const functions = (l.functions as unknown[][]).map((f) => fields(f)).map((f) => JSON.stringify({ ...f, flags: (f.flags as string[]).slice().sort() }));
+      return JSON.stringify({ ...l, functions: functions.sort() });
+    });
+    out.push(libraries.sort());
+  }
+  return out;
+}
+
+/** A reply of alternating field names and values, as an object. */
+function fields(reply: unknown[]): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < reply.length; i += 2) o[String(reply[i])] = reply[i + 1];
+  return o;
+}
+
+/**
+ * The destination holds the source's function libraries, each of its masters all of them
+ * (the sink loads them on every master), same code; nothing to compare where either side is
+ * older than 7.0.
+ */
+export async function assertSameFunctions(source: RedisServer | RedisCluster, destination: RedisServer | RedisCluster): Promise<void> {
+  const want = await librariesOf(source);
+  const got = await librariesOf(destination);
+  if (want === null || got === null) return;
+  const expected = [...new Set(want.flat())].sort();
+  for (const [i, libraries] of got.entries()) assert.deepEqual(libraries, expected, `function libraries of destination master ${i + 1} of ${got.length}`);
+}
+
 export interface ConvergeOptions {
   /** How long the destination may take. Default 60 s. */
   ms?: number;
@@ -55,14 +104,19 @@ export interface ConvergeOptions {
 
 /**
  * Polls until the destination equals what is expected of it (both read anew each time, the
- * source first), and fails with the last difference once `ms` is up or the flow failed.
+ * source first), and fails with the last difference once `ms` is up or the flow failed. Where
+ * both keyspaces are as keyspaceOf read them, the servers' function libraries must match too.
  */
 export async function converge(expected: () => Promise<Keyspace>, actual: () => Promise<Keyspace>, opts: ConvergeOptions = {}): Promise<void> {
   const deadline = Date.now() + (opts.ms ?? 60_000);
   for (;;) {
     const want = await expected();
     try {
-      assertSameKeyspace(await actual(), want);
+      const got = await actual();
+      assertSameKeyspace(got, want);
+      const source = readFrom.get(want);
+      const destination = readFrom.get(got);
+      if (source !== undefined && destination !== undefined) await assertSameFunctions(source, destination);
       return;
     } catch (err) {
       const failure = opts.failure?.() ?? null;
