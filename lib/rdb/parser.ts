@@ -1186,8 +1186,10 @@ export class RdbParser {
       const blobAt = this.blobOffset();
       const lp = this.str();
       for (const e of this.decoded((b, at) => decodeStreamNode(nodeKey, nodeKeyAt, b, at), lp, blobAt)) k.entries.push(e);
+      // the last part keeps the last node with the groups: a writer can still add, in order,
+      // the entries its pending ids name (see deletedPending in lib/sink/typed.ts)
       if (--k.remaining === 0) k.phase = Phase.StreamTail;
-      this.maybeChunk(k);
+      else this.maybeChunk(k);
       return;
     }
     const tail: StreamTail = readStreamTail(this, k.rdbType);

@@ -1,4 +1,34 @@
+import { DumpPayload } from '../rdb/dump';
+import { downgradeStream, isStreamType, streamTypeOfRdb } from '../rdb/stream';
 import type { BulkWriter, CommandArg } from '../resp/encoder';
+
+/** A snapshot key's serialized value as the source wrote it. */
+export interface SourceValue {
+  rdbType: number;
+  raw: Buffer;
+  rdbVersion: number;
+}
+
+/**
+ * Whether a destination that reads RDB up to `destRdb` can RESTORE the value: one of its own
+ * RDB version or older (verifyDumpPayload in cluster.c refuses a newer one), or a stream of a
+ * newer version, which dumpPayloadFor re-encodes for it.
+ */
+export function restorableBy(v: Omit<SourceValue, 'raw'>, destRdb: number): boolean {
+  return v.rdbVersion <= destRdb || (isStreamType(v.rdbType) && streamTypeOfRdb(destRdb) !== null);
+}
+
+/**
+ * The DUMP payload of a value for a destination that reads RDB up to `destRdb` (see
+ * restorableBy): the value as it is, or a newer stream re-encoded as the destination's own
+ * stream type (downgradeStream), which keeps its whole PEL where typed commands could not.
+ */
+export function dumpPayloadFor(v: SourceValue, destRdb: number): DumpPayload {
+  if (v.rdbVersion <= destRdb) return new DumpPayload(v.rdbType, v.raw, v.rdbVersion);
+  const type = streamTypeOfRdb(destRdb);
+  if (type === null || !isStreamType(v.rdbType)) throw new Error(`a value of RDB version ${v.rdbVersion} (type ${v.rdbType}) cannot be restored into RDB version ${destRdb}`);
+  return new DumpPayload(type, downgradeStream(v.raw, v.rdbType, type), destRdb);
+}
 
 export interface RestoreKey {
   key: Buffer;

@@ -1,5 +1,5 @@
 import type { CommandArg } from '../resp/encoder';
-import type { KeyValue } from '../rdb/types';
+import type { KeyValue, StreamId, StreamValue } from '../rdb/types';
 
 /** Elements per command: keeps each command well under proto-max-bulk-len and quick to run. */
 const PER_COMMAND = 500;
@@ -66,11 +66,17 @@ export function typedCommands(key: Buffer, v: KeyValue, part: TypedPart, target:
   return out;
 }
 
-function streamCommands(key: Buffer, s: Extract<KeyValue, { type: 'stream' }>['value'], part: TypedPart, target: TypedTarget, out: CommandArg[][]): void {
-  for (const e of s.entries) out.push(['XADD', key, e.id, ...e.fields]);
+function streamCommands(key: Buffer, s: StreamValue, part: TypedPart, target: TypedTarget, out: CommandArg[][]): void {
+  const gone = part.last ? deletedPending(s, part.first) : [];
+  for (let i = 0, j = 0; i < s.entries.length || j < gone.length; ) {
+    if (j === gone.length || (i < s.entries.length && compareIds(s.entries[i].id, gone[j]) < 0)) {
+      const e = s.entries[i++];
+      out.push(['XADD', key, e.id, ...e.fields]);
+    } else out.push(['XADD', key, gone[j++], 'x', 'x']); // for its claims only: deleted after them
+  }
   if (!part.last) return;
   const v7 = atLeast(target.version, 7, 0);
-  if (part.first && s.entries.length === 0) {
+  if (part.first && s.entries.length === 0 && gone.length === 0) {
     // An empty stream still exists (and keeps its last id): create it with one entry trimmed away.
     const id = s.lastId === '0-0' ? '0-1' : s.lastId;
     out.push(['XADD', key, 'MAXLEN', '0', id, 'x', 'x']);
@@ -94,4 +100,35 @@ function streamCommands(key: Buffer, s: Extract<KeyValue, { type: 'stream' }>['v
       out.push(['XCLAIM', key, g.name, consumer, 0, p.id, 'TIME', p.deliveryTimeMs, 'RETRYCOUNT', p.deliveryCount, 'FORCE', 'JUSTID']);
     }
   }
+  if (gone.length === 0) return;
+  out.push(['XDEL', key, ...gone]);
+  // XDEL moved the greatest deleted id (7.0+): set it back
+  if (v7) out.push(setid);
+}
+
+/**
+ * The ids that consumers hold pending although their entries were deleted (XDEL, trimming):
+ * XCLAIM makes a pending entry only for an entry that exists (xclaimCommand in t_stream.c,
+ * 5.0 on), so each is added before the claims and deleted after them. Only ids that can
+ * still be added in order: any, when the stream comes whole; in the last part of one that
+ * comes in parts, those above that part's first entry (the earlier parts hold lower ids). The
+ * claims of the others claim nothing (the writer counts them as lost pending entries).
+ */
+function deletedPending(s: StreamValue, whole: boolean): StreamId[] {
+  const floor = whole ? null : s.entries.length > 0 ? s.entries[0].id : undefined;
+  if (floor === undefined || s.groups.length === 0) return [];
+  const present = new Set(s.entries.map((e) => e.id));
+  const gone = new Set<StreamId>();
+  for (const g of s.groups) {
+    for (const c of g.consumers) {
+      for (const id of c.pending) if (!present.has(id) && (floor === null || compareIds(id, floor) > 0)) gone.add(id);
+    }
+  }
+  return [...gone].sort(compareIds);
+}
+
+function compareIds(a: StreamId, b: StreamId): number {
+  const [am, as] = a.split('-').map(BigInt);
+  const [bm, bs] = b.split('-').map(BigInt);
+  return am !== bm ? (am < bm ? -1 : 1) : as !== bs ? (as < bs ? -1 : 1) : 0;
 }

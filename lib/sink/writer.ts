@@ -3,7 +3,6 @@ import { SlotRouter } from '../cluster/router';
 import { slotOf, slotsOfShard } from '../cluster/slots';
 import { toSocketOptions, type EndpointConfig } from '../endpoint';
 import { SLOT_CROSS, SLOT_NONE, type CommandOp, type KeyOp, type Operation } from '../ops/operation';
-import { DumpPayload } from '../rdb/dump';
 import { decodeRawValue } from '../rdb/parser';
 import { rdbVersionOfServer } from '../rdb/versions';
 import type { KeyValue } from '../rdb/types';
@@ -14,7 +13,7 @@ import { Checkpoints } from './checkpoints';
 import { isReplaySafe, STANDALONE_ONLY, TO_EVERY_MASTER, TX_MARKERS } from './commands';
 import { NodeConnection, type ConnectionOptions, type ReplyFailure, type ReplyHandler } from './connection';
 import { SinkError } from './errors';
-import { restoreCommands } from './restore';
+import { dumpPayloadFor, restorableBy, restoreCommands } from './restore';
 import { typedCommands, TypedLimits } from './typed';
 
 /**
@@ -53,6 +52,12 @@ export interface WriterStats {
   skippedExisting: number;
   typedKeys: number;
   droppedFieldTtls: number;
+  /**
+   * Pending entries of a stream written with typed commands that could not be made again:
+   * their entries were deleted, and XCLAIM only claims an entry that exists (see
+   * deletedPending in typed.ts for the ones it can still make).
+   */
+  lostPendingEntries: number;
   redirects: number;
   /** Commands sent to the node importing their slot (ASK), while the slot was migrating. */
   asks: number;
@@ -105,7 +110,7 @@ interface InFlight {
  * pipelined per node. Exactly once: see commands.ts and checkpoints.ts for the rule.
  */
 export class DestinationWriter {
-  readonly stats: WriterStats = { keys: 0, commands: 0, skippedReplays: 0, skippedExisting: 0, typedKeys: 0, droppedFieldTtls: 0, redirects: 0, asks: 0 };
+  readonly stats: WriterStats = { keys: 0, commands: 0, skippedReplays: 0, skippedExisting: 0, typedKeys: 0, droppedFieldTtls: 0, lostPendingEntries: 0, redirects: 0, asks: 0 };
   private readonly opts: Required<Omit<WriterOptions, 'endpoint' | 'onReconnect'>> & Pick<WriterOptions, 'endpoint' | 'onReconnect'>;
   private readonly limits = new TypedLimits();
   private cluster = false;
@@ -697,23 +702,34 @@ export class DestinationWriter {
   }
 
   private restorable(op: KeyOp): boolean {
-    return op.raw !== null && op.rdbVersion <= this.rdbVersion && op.raw.length <= this.opts.restoreMaxBytes;
+    return op.raw !== null && restorableBy(op, this.rdbVersion) && op.raw.length <= this.opts.restoreMaxBytes;
   }
 
   /** A snapshot key as commands: one RESTORE where the destination takes the payload, typed commands otherwise. */
   private keyCommands(op: KeyOp, limits: TypedLimits): CommandArg[][] {
     if (this.restorable(op)) {
       const replace = this.opts.conflict !== 'skip-existing';
-      return restoreCommands(op, new DumpPayload(op.rdbType, op.raw as Buffer, op.rdbVersion), replace, this.version, Date.now()) ?? [];
+      const payload = dumpPayloadFor({ rdbType: op.rdbType, raw: op.raw as Buffer, rdbVersion: op.rdbVersion }, this.rdbVersion);
+      return restoreCommands(op, payload, replace, this.version, Date.now()) ?? [];
     }
     const value = (op.value === null ? decodeRawValue(op.rdbType, op.raw as Buffer, op.rdbVersion) : op) as KeyValue;
     const part = { first: op.chunk === null || op.chunk.index === 0, last: op.chunk === null || op.chunk.last, expireMs: op.expireMs };
     return typedCommands(op.key, value, part, { version: this.version }, limits);
   }
 
-  /** Under "skip existing", a RESTORE refused with BUSYKEY is a key kept, not a failure. */
+  /**
+   * Under "skip existing", a RESTORE refused with BUSYKEY is a key kept, not a failure; the
+   * last part of a stream written with typed commands counts the claims that claimed nothing.
+   */
   private keyReplies(c: NodeConnection, op: KeyOp): ReplyHandler {
-    return this.opts.conflict === 'skip-existing' && this.restorable(op) ? (r) => this.onSkippable(r, c, op) : null;
+    if (this.restorable(op)) return this.opts.conflict === 'skip-existing' ? (r) => this.onSkippable(r, c, op) : null;
+    return op.type === 'stream' && (op.chunk === null || op.chunk.last) ? (r) => this.onStreamReply(r, c, op) : null;
+  }
+
+  private onStreamReply(reply: RespValue, c: NodeConnection, op: KeyOp): void {
+    if (reply instanceof RespError) c.reportError(reply, op);
+    // of the replies to a stream's commands only XCLAIM's is an array: empty, it claimed a deleted entry
+    else if (Array.isArray(reply) && reply.length === 0) this.stats.lostPendingEntries++;
   }
 
   private onSkippable(reply: RespValue, c: NodeConnection, op: KeyOp): void {

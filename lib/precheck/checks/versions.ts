@@ -76,7 +76,7 @@ export function versionFindings(source: NodeVersion[], destination: NodeVersion[
             severity: 'warning',
             side: 'destination',
             node: dst.address,
-            message: `${message}, so the sink writes every key with typed commands (slower${srcRdb >= 12 ? '; expirations of single hash fields, new in 7.4, are dropped' : ''})`,
+            message: `${message}, so the sink writes every key with typed commands (slower${srcRdb >= 12 ? '; expirations of single hash fields, new in 7.4, are dropped' : ''})${dstRdb >= 9 ? ", but streams, which it re-encodes for the destination's RDB version and RESTOREs" : ''}`,
             remedy: `for RESTORE, use a destination of Redis ${showVersion(src.version)} or later`,
           }
         : {
