@@ -82,6 +82,27 @@ describe('end to end in Node-RED: standalone source -> standalone destination', 
     await converge(() => keyspaceOf(src, [0]), () => keyspaceOf(dst, [0]), { ms: 30_000 });
   });
 
+  it('function libraries arrive from a source that never had a replica (offset 0)', async () => {
+    // servers of its own: the suite's source has had replicas by now, and FLUSHALL keeps functions
+    const fresh = await startRedis();
+    const into = await startRedis();
+    try {
+      const fc = fresh.client();
+      for (const name of ['first', 'second']) {
+        await fc.call('FUNCTION', 'LOAD', `#!lua name=${name}\nredis.register_function('${name}_get', function(keys) return redis.call('get', keys[1]) end)`);
+      }
+      await fillAllTypes(fc, 'f:', 3);
+      assert.match(await fc.info('replication'), /master_repl_offset:0\r\n/);
+      await loadFlow(nodes(), pipeline(fresh, into, dir));
+      await converge(() => keyspaceOf(fresh), () => keyspaceOf(into), { ms: 30_000 }); // the libraries too
+      assert.equal(await into.command('FCALL', 'second_get', 1, 'f:string:0'), await fc.get('f:string:0'));
+    } finally {
+      await unloadFlow();
+      await fresh.stop();
+      await into.stop();
+    }
+  });
+
   it('"precheck and intercept" refuses a destination that holds keys', async () => {
     await c.set('x', '1');
     await dst.client().set('already', 'here');

@@ -1,8 +1,14 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startCluster, startRedis, type RedisCluster, type RedisServer, type SlotMigration } from './harness';
+import { assertSameFunctions } from './support/compare';
+import { until } from './support/wait';
 import { slotOf } from '../lib/cluster/slots';
 import type { CommandOp, KeyOp, Operation } from '../lib/ops/operation';
+import { ReplicaSource } from '../lib/replication/source';
 import { encodeCommands } from '../lib/resp/encoder';
 import { SinkError } from '../lib/sink/errors';
 import { DestinationWriter, type ConflictPolicy } from '../lib/sink/writer';
@@ -349,3 +355,44 @@ describe('lib/sink DestinationWriter: a standalone destination behind a slot rou
   });
 });
 
+
+describe('lib/sink DestinationWriter: the function libraries of a full sync', function () {
+  this.timeout(60_000);
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'writer-functions-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('all of them arrive from a source that never had a replica (offset 0), exactly once and at least once', async () => {
+    const source = await startRedis();
+    const c = source.client();
+    for (const name of ['first', 'second']) {
+      await c.call('FUNCTION', 'LOAD', `#!lua name=${name}\nredis.register_function('${name}_get', function(keys) return redis.call('get', keys[1]) end)`);
+    }
+    await c.set('k', 'v');
+    const ops: Operation[] = [];
+    const replica = new ReplicaSource({ endpoint: { mode: 'standalone', host: source.host, port: source.port }, dir, batchLatencyMs: 5, onBatch: async (b) => void ops.push(...b) });
+    await replica.start();
+    try {
+      await until(() => ops.some((o) => o.kind === 'snapshot-end'), 'the snapshot');
+    } finally {
+      await replica.stop();
+    }
+    assert.equal(ops.find((o) => o.kind === 'snapshot-begin')?.offset, 0, 'the full sync starts at offset 0');
+    for (const exactlyOnce of [true, false]) {
+      const destination = await startRedis();
+      const writer = new DestinationWriter({ endpoint: { mode: 'standalone', host: destination.host, port: destination.port }, exactlyOnce });
+      await writer.connect();
+      try {
+        await writer.apply(ops, { source: 'functions' });
+      } finally {
+        writer.close();
+      }
+      await assertSameFunctions(source, destination);
+      assert.equal(await destination.command('FCALL', 'second_get', 1, 'k'), 'v', `exactly once ${exactlyOnce}: FCALL on the destination`);
+      await destination.stop();
+    }
+    await source.stop();
+  });
+});

@@ -7,8 +7,13 @@ import { SinkError } from './errors';
 
 const PREFIX = 'redis-sync:ckpt';
 
+/** No offset recorded: below every offset, 0 included (a source that never had a replica starts at 0). */
+const NONE = -1;
+
 interface ShardState {
   epoch: string;
+  /** The offset of the full sync the epoch names: what every operation of its snapshot carries. */
+  snapshotOffset: number | null;
   barrier: number;
   slots: Map<number, number>;
   /** Keys of this source shard were written under names outside its slots (renamed or prefixed on the way). */
@@ -62,7 +67,8 @@ export class Checkpoints {
     const epoch = await this.call(0, ['HGET', this.globalKey(), `${id}|epoch`]);
     const barrier = await this.call(0, ['HGET', this.globalKey(), `${id}|barrier`]);
     const moved = await this.call(0, ['HGET', this.globalKey(), `${id}|moved`]);
-    const st: ShardState = { epoch: epoch === null ? '' : String(epoch), barrier: 0, slots: new Map(), moved: moved !== null && !(moved instanceof RespError) };
+    const st: ShardState = { epoch: '', snapshotOffset: null, barrier: NONE, slots: new Map(), moved: moved !== null && !(moved instanceof RespError) };
+    if (epoch !== null) setEpoch(st, String(epoch));
     const b = parse(barrier, st.epoch);
     if (b !== null) st.barrier = b;
     if (!this.cluster) {
@@ -113,7 +119,7 @@ export class Checkpoints {
   appliedIn(source: string, shard: string): (lane: number, offset: number) => boolean {
     const st = this.state.get(`${source}|${shard}`);
     if (!st) return () => false;
-    return (lane, offset) => offset <= st.barrier || offset <= (st.slots.get(lane) ?? -1);
+    return (lane, offset) => offset <= st.barrier || offset <= (st.slots.get(lane) ?? NONE);
   }
 
   /** The command that records a guarded group, to send inside its MULTI … EXEC. */
@@ -138,6 +144,13 @@ export class Checkpoints {
     const id = `${source}|${shard}`;
     const st = this.state.get(id);
     if (!st) return;
+    // Every command a snapshot implies (its function libraries, the scripts Redis 4 and 5 keep
+    // in it: see ReplicationDecoder) carries the snapshot's offset, so a record at that offset
+    // would count those still to come as applied. Like the snapshot's keys they are not
+    // recorded: nothing continues from inside a snapshot (ReplicaSession saves positions of the
+    // stream only; a snapshot cut short means a new full sync, a new epoch), and applied again
+    // after a lost connection they leave the same result (FUNCTION LOAD REPLACE, SCRIPT LOAD).
+    if (offset === st.snapshotOffset) return;
     st.barrier = offset;
     check(await this.call(0, ['HSET', this.globalKey(), `${id}|barrier`, `${st.epoch} ${offset}`]));
   }
@@ -172,8 +185,9 @@ export class Checkpoints {
    * not resume) what the earlier one wrote is removed first, or keys deleted at the source
    * in between would survive.
    */
-  async beginEpoch(source: string, shard: string, epoch: string, intercept: boolean): Promise<void> {
+  async beginEpoch(source: string, shard: string, replid: string, offset: number, intercept: boolean): Promise<void> {
     const id = `${source}|${shard}`;
+    const epoch = `${replid}:${offset}`;
     await this.prepare(source, shard);
     const st = this.state.get(id) as ShardState;
     if (intercept) {
@@ -191,8 +205,8 @@ export class Checkpoints {
         await this.clearShard(shard);
       }
     }
-    st.epoch = epoch;
-    st.barrier = 0;
+    setEpoch(st, epoch);
+    st.barrier = NONE;
     st.slots.clear();
     check(await this.call(0, ['HSET', this.globalKey(), `${id}|epoch`, epoch]));
     check(await this.call(0, ['HDEL', this.globalKey(), `${id}|barrier`]));
@@ -244,6 +258,13 @@ export class Checkpoints {
       } while (cursor !== '0');
     }
   }
+}
+
+/** An epoch is `<replid>:<offset>` of its full sync (beginEpoch); a replication id holds no colon. */
+function setEpoch(st: ShardState, epoch: string): void {
+  st.epoch = epoch;
+  const offset = /:(\d+)$/.exec(epoch);
+  st.snapshotOffset = offset === null ? null : Number(offset[1]);
 }
 
 function parse(v: unknown, epoch: string): number | null {

@@ -811,7 +811,7 @@ export class DestinationWriter {
         this.checkpoints.forget(ctx.source, op.shard);
         return;
       }
-      await this.checkpoints.beginEpoch(ctx.source, op.shard, `${op.replid}:${op.offset}`, this.opts.conflict === 'intercept');
+      await this.checkpoints.beginEpoch(ctx.source, op.shard, op.replid, op.offset, this.opts.conflict === 'intercept');
       return;
     }
     if (op.kind !== 'command') return;
