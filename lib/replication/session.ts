@@ -80,14 +80,15 @@ export interface SnapshotProgress {
 }
 
 /** How far a snapshot is: by bytes where the size is known, else by keys against the count at its start. */
-export function snapshotProgress(keys: number, bytes: number, size: number | null, expectedKeys: number | null, elapsedMs: number | null): SnapshotProgress {
+export function snapshotProgress(keys: number, bytes: number, size: number | null, expectedKeys: number | null, elapsedMs: number | null, complete = false): SnapshotProgress {
   let percent: number | null = null;
-  if (size !== null && size > 0) percent = Math.min(100, (100 * bytes) / size);
+  if (complete) percent = 100;
+  else if (size !== null && size > 0) percent = Math.min(100, (100 * bytes) / size);
   else if (expectedKeys !== null && expectedKeys > 0) percent = Math.min(99, (100 * keys) / expectedKeys);
   const seconds = elapsedMs === null ? 0 : elapsedMs / 1000;
   const keysPerSec = seconds > 0 ? Math.round(keys / seconds) : null;
   const etaMs = percent !== null && percent > 0 && elapsedMs !== null ? Math.round((elapsedMs * (100 - percent)) / percent) : null;
-  return { keys, bytes, size, expectedKeys, percent, estimated: size === null && percent !== null, elapsedMs, keysPerSec, etaMs };
+  return { keys, bytes, size, expectedKeys, percent, estimated: !complete && size === null && percent !== null, elapsedMs, keysPerSec, etaMs };
 }
 
 const POSITION_SAVE_MS = 1000;
@@ -232,7 +233,7 @@ export class ReplicaSession extends EventEmitter {
       node: this.node,
       server: link?.server ?? null,
       waitingForMaster: link?.state === 'psync' || link?.state === 'waiting-rdb',
-      snapshot: snapshotProgress(d.snapshotKeys, d.snapshotBytes, size, link?.server?.keys ?? null, this.snapshotStartedAt === null ? null : Date.now() - this.snapshotStartedAt),
+      snapshot: snapshotProgress(d.snapshotKeys, d.snapshotBytes, size, link?.server?.keys ?? null, this.snapshotStartedAt === null ? null : Date.now() - this.snapshotStartedAt, this.snapshotStartedAt !== null && d.phase === 'stream'),
       offset,
       received,
       lagBytes,

@@ -139,7 +139,7 @@ export class ReplicaSource extends EventEmitter {
     return {
       phase: this.phase,
       shards,
-      snapshot: snapshotProgress(sum((p) => p.snapshot.keys) ?? 0, sum((p) => p.snapshot.bytes) ?? 0, sum((p) => p.snapshot.size), sum((p) => p.snapshot.expectedKeys), elapsed),
+      snapshot: snapshotProgress(sum((p) => p.snapshot.keys) ?? 0, sum((p) => p.snapshot.bytes) ?? 0, sum((p) => p.snapshot.size), sum((p) => p.snapshot.expectedKeys), elapsed, shards.length > 0 && shards.every((p) => p.snapshot.percent === 100)),
       waitingForMaster: shards.some((p) => p.waitingForMaster),
       lagBytes: shards.reduce((a, p) => a + p.lagBytes, 0),
       lagMs: shards.reduce((a, p) => Math.max(a, p.lagMs), 0),

@@ -62,7 +62,8 @@ export = function register(RED: NodeRedApi): void {
     function statusText(p: SourceProgress): NodeStatus {
       switch (p.phase) {
         case 'snapshot': {
-          const pct = p.snapshot.percent === null ? '' : ` ${Math.floor(p.snapshot.percent)}%`;
+          // a diskless transfer's percent counts keys against INFO keyspace at the start: an estimate
+          const pct = p.snapshot.percent === null ? '' : ` ${p.snapshot.estimated ? '~' : ''}${Math.floor(p.snapshot.percent)}%`;
           return { fill: 'blue', shape: 'dot', text: RED._('redis-replica-source.status.full', { pct, keys: short(p.snapshot.keys) }) };
         }
         case 'streaming':
@@ -72,7 +73,7 @@ export = function register(RED: NodeRedApi): void {
         case 'done':
           return { fill: 'green', shape: 'ring', text: RED._('redis-replica-source.status.done', { keys: short(p.snapshot.keys) }) };
         case 'starting':
-          return { fill: 'yellow', shape: 'ring', text: RED._('redis-replica-source.status.connecting') };
+          return { fill: 'yellow', shape: 'ring', text: RED._(p.waitingForMaster ? 'redis-replica-source.status.waitingForMaster' : 'redis-replica-source.status.connecting') };
         default:
           return { fill: 'grey', shape: 'ring', text: RED._('redis-replica-source.status.stopped') };
       }
