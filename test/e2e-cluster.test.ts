@@ -344,12 +344,14 @@ describe('end to end in Node-RED: cluster sources and destinations under live wr
     obs.assertHealthy();
   });
 
-  it('2. 3-master cluster -> 3-master cluster with another slot layout, slot router with 2 partitions into 2 sinks', async () => {
+  it('2. 3-master cluster -> 3-master cluster with another slot layout, slot router with 2 partitions into 2 sinks; a function library reaches every master', async () => {
     const [src, dst] = await Promise.all([
       cluster({ masters: 3, replicas: 0 }),
       // uneven, and one master with two ranges
       cluster({ replicas: 0, slots: [[[0, 999], [12000, 16383]], [[1000, 3999]], [[4000, 11999]]] }),
     ]);
+    // loaded on each master, as a cluster's users do; masters that never had a replica sync from offset 0
+    for (const m of await src.masters()) await m.command('FUNCTION', 'LOAD', "#!lua name=lib\nredis.register_function('get_it', function(keys) return redis.call('get', keys[1]) end)");
     const c = src.client();
     await fillAllTypes(c, 'f:', 40);
     await bulk(c, 'b:');
