@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Operation } from '../lib/ops/operation';
+import type { CommandOp, Operation } from '../lib/ops/operation';
 import { ReplicaSource } from '../lib/replication/source';
 import { DestinationWriter, type WriterOptions } from '../lib/sink/writer';
 import type { RedisServer } from './harness';
@@ -165,6 +165,92 @@ describe('engine: a newer source into an older destination', function () {
       } finally {
         await run.stop();
       }
+    });
+  });
+});
+
+/** A hash as field -> value: HGETALL's order depends on the encoding and its history. */
+async function hashOf(server: RedisServer, key: string): Promise<Record<string, string>> {
+  const flat = (await server.command('HGETALL', key)) as string[];
+  const out: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) out[flat[i]] = flat[i + 1];
+  return out;
+}
+
+describe('engine: hash field TTL commands into a destination that lacks them', function () {
+  this.timeout(120_000);
+  const servers = new TestServers();
+  afterEach(() => servers.stopAll());
+
+  it('7.4.1 -> 7.0: live HEXPIRE, HPEXPIRE, HEXPIREAT, HPEXPIREAT and HPERSIST keep the values and drop the TTLs, counted as the snapshot counts its own', async () => {
+    const src = await serverOf(servers, '7.4.1');
+    const dst = await serverOf(servers, '7.0');
+    const c = src.client();
+    const hour = Date.now() + 3_600_000;
+    await c.hset('snap', 'a', '1', 'b', '2', 'c', '3');
+    await c.call('HPEXPIREAT', 'snap', hour, 'FIELDS', 2, 'a', 'b');
+    const run = await sync(src, dst);
+    try {
+      assert.equal(run.writer.stats.droppedFieldTtls, 2, 'the snapshot');
+      await c.hset('h', 'a', '1', 'b', '2', 'c', '3', 'd', '4');
+      await c.call('HEXPIRE', 'h', 3600, 'FIELDS', 2, 'a', 'b');
+      await c.call('HPEXPIRE', 'h', 3_600_000, 'FIELDS', 1, 'c');
+      await c.call('HEXPIREAT', 'h', Math.floor(hour / 1000), 'FIELDS', 1, 'd');
+      await c.call('HPEXPIREAT', 'h', hour, 'FIELDS', 1, 'd');
+      await c.call('HPERSIST', 'h', 'FIELDS', 1, 'a');
+      await c.multi().hset('tx', 'f', 'v').call('HEXPIRE', 'tx', 3600, 'FIELDS', 1, 'f').exec();
+      // a field that expires on the source: the source replicates that as HDEL
+      await c.hset('short', 'gone', 'x', 'kept', 'y');
+      await c.call('HPEXPIRE', 'short', 200, 'FIELDS', 1, 'gone');
+      await c.set('after', 'all of it');
+      await until(async () => (await dst.command('GET', 'after')) === 'all of it' && (await src.command('HEXISTS', 'short', 'gone')) === 0 && (await dst.command('HEXISTS', 'short', 'gone')) === 0, 'the writes after the TTLs, and the expired field gone');
+      for (const key of ['snap', 'h', 'tx', 'short']) assert.deepEqual(await hashOf(dst, key), await hashOf(src, key), key);
+      // 2 of the snapshot, then 2 + 1 + 1 + 1 + 1 (tx) + 1 (short) fields whose TTL was set
+      assert.equal(run.writer.stats.droppedFieldTtls, 9);
+    } finally {
+      await run.stop();
+    }
+  });
+
+  describe("8.0's HSETEX, HGETEX and HGETDEL, applied by the writer", () => {
+    const hour = Date.now() + 3_600_000;
+    const later = hour + 60_000;
+    let offset = 1;
+    const command = (name: string, ...args: Array<string | number>): CommandOp => ({ kind: 'command', db: 0, name, args: args.map((a) => Buffer.from(String(a))), keys: [0], shard: 'standalone', offset: offset++, tx: 0 });
+    const ops = (): CommandOp[] => [
+      command('HSET', 'h', 'k', '0'),
+      command('HPEXPIREAT', 'h', hour, 'FIELDS', 1, 'k'),
+      command('HSETEX', 'h', 'PXAT', hour, 'FIELDS', 2, 'a', '1', 'b', '2'),
+      command('HSETEX', 'h', 'KEEPTTL', 'FIELDS', 2, 'a', '10', 'c', '3'),
+      command('HSETEX', 'h', 'FNX', 'EX', 7200, 'FIELDS', 1, 'd', '4'),
+      command('HGETEX', 'h', 'PERSIST', 'FIELDS', 1, 'b'),
+      command('HGETEX', 'h', 'PXAT', later, 'FIELDS', 1, 'c'),
+      command('HGETDEL', 'h', 'FIELDS', 1, 'k'),
+    ];
+
+    async function apply(dst: RedisServer): Promise<DestinationWriter> {
+      const writer = new DestinationWriter({ endpoint: { mode: 'standalone', host: dst.host, port: dst.port } });
+      await writer.connect();
+      for (const op of ops()) await writer.apply([op], { source: 'field-ttl' });
+      writer.close();
+      return writer;
+    }
+
+    it('into 7.0, without field TTLs: the values (HSETEX as HSET, HGETDEL as HDEL), every TTL dropped and counted', async () => {
+      const dst = await serverOf(servers, '7.0');
+      const writer = await apply(dst);
+      assert.deepEqual(await hashOf(dst, 'h'), { a: '10', b: '2', c: '3', d: '4' });
+      assert.equal(writer.stats.droppedFieldTtls, 1 + 2 + 1 + 1);
+    });
+
+    it('into 7.4.1, with field TTLs but not these commands: the values and every TTL as 8.0 sets them, KEEPTTL kept', async () => {
+      const dst = await serverOf(servers, '7.4.1');
+      const writer = await apply(dst);
+      assert.deepEqual(await hashOf(dst, 'h'), { a: '10', b: '2', c: '3', d: '4' });
+      const [a, b, c, d] = (await dst.command('HPEXPIRETIME', 'h', 'FIELDS', 4, 'a', 'b', 'c', 'd')) as number[];
+      assert.deepEqual([a, b, c], [hour, -1, later]);
+      assert.ok(Math.abs(d - (Date.now() + 7_200_000)) < 60_000, `d expires at ${d}`);
+      assert.equal(writer.stats.droppedFieldTtls, 0);
     });
   });
 });

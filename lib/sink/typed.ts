@@ -17,7 +17,10 @@ export interface TypedPart {
   expireMs: number | null;
 }
 
-/** Field TTLs (7.4+) that a destination older than 7.4 cannot hold; counted, not silently lost. */
+/**
+ * Field TTLs (7.4+) that a destination older than 7.4 cannot hold, of the snapshot's hashes
+ * and of the stream's commands (withoutFieldTtlCommand); counted, not silently lost.
+ */
 export class TypedLimits {
   droppedFieldTtls = 0;
 }

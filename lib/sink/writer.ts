@@ -13,6 +13,7 @@ import { Checkpoints } from './checkpoints';
 import { isReplaySafe, STANDALONE_ONLY, TO_EVERY_MASTER, TX_MARKERS } from './commands';
 import { NodeConnection, type ConnectionOptions, type ReplyFailure, type ReplyHandler } from './connection';
 import { SinkError } from './errors';
+import { FIELD_TTL_COMMANDS, fieldTtlCommandsOf, withoutFieldTtlCommand } from './field-ttl';
 import { dumpPayloadFor, restorableBy, restoreCommands } from './restore';
 import { typedCommands, TypedLimits } from './typed';
 
@@ -116,6 +117,8 @@ export class DestinationWriter {
   private cluster = false;
   private version: [number, number] = [0, 0];
   private rdbVersion = 0;
+  /** The hash-field-TTL commands the destination has (see withoutFieldTtlCommand). */
+  private fieldTtlCommands: ReadonlySet<string> = new Set();
   private conns = new Map<string, NodeConnection>();
   private slotMap: NodeConnection[] = [];
   private masters: NodeConnection[] = [];
@@ -178,12 +181,24 @@ export class DestinationWriter {
     this.version = ver ? [Number(ver[1]), Number(ver[2])] : [0, 0];
     this.rdbVersion = rdbVersionOfServer(this.version);
     this.cluster = /cluster_enabled:1/.test(info);
+    this.fieldTtlCommands = await this.knownFieldTtlCommands(first);
     if (this.cluster) await this.refreshSlots();
     else {
       this.masters = [first];
       this.slotMap = new Array(FULL_SLOTS).fill(first);
     }
     this.checkpoints = new Checkpoints(this.cluster, (slot) => this.nodeFor(slot), this.masters, (slot, args) => this.callAt(slot, args));
+  }
+
+  /**
+   * Which hash-field-TTL commands the destination has, as it says (COMMAND INFO: no entry for
+   * a command it lacks; 8.0's previews have 7.4's and call themselves 7.9), or by its version
+   * when it refuses to say.
+   */
+  private async knownFieldTtlCommands(c: NodeConnection): Promise<Set<string>> {
+    const reply = await c.call(['COMMAND', 'INFO', ...FIELD_TTL_COMMANDS]);
+    if (!Array.isArray(reply)) return fieldTtlCommandsOf(this.version);
+    return new Set(FIELD_TTL_COMMANDS.filter((_, i) => Array.isArray(reply[i])));
   }
 
   close(): void {
@@ -646,8 +661,10 @@ export class DestinationWriter {
         const n = asked.get(op) ?? 0;
         if (n === 0) continue;
         if (op.kind === 'command') {
-          to.send(['ASKING'], null, op);
-          to.sendNamed(op.name, op.args, op);
+          for (const cmd of (this.rewritten(op, new TypedLimits()) ?? [[op.name, ...op.args]]).slice(-n)) {
+            to.send(['ASKING'], null, op);
+            to.send(cmd, null, op);
+          }
         } else if (op.kind === 'key') {
           for (const cmd of this.keyCommands(op, new TypedLimits()).slice(-n)) {
             to.send(['ASKING'], null, op);
@@ -685,8 +702,25 @@ export class DestinationWriter {
       throw new SinkError('DB', `${op.name} on db ${op.db} (offset ${op.offset}): a cluster destination has only db 0; remap or prefix dbs with redis-op-filter`);
     }
     this.selectDb(c, op.db, g);
-    c.sendNamed(op.name, op.args, op);
+    const commands = this.rewritten(op, this.limits);
+    if (commands === null) c.sendNamed(op.name, op.args, op);
+    else {
+      for (const cmd of commands) c.send(cmd, null, op);
+      this.stats.droppedFieldTtls = this.limits.droppedFieldTtls;
+    }
     this.stats.commands++;
+  }
+
+  /**
+   * What the destination runs for a command of the stream that it lacks (a hash-field-TTL
+   * command of a newer server, see withoutFieldTtlCommand), its dropped field TTLs counted in
+   * `limits` as the snapshot's are; null when it runs the command as it is.
+   */
+  private rewritten(op: CommandOp, limits: TypedLimits): CommandArg[][] | null {
+    const r = withoutFieldTtlCommand(op.name, op.args, this.fieldTtlCommands);
+    if (r === null) return null;
+    limits.droppedFieldTtls += r.droppedTtls;
+    return r.commands;
   }
 
   private sendKey(c: NodeConnection, op: KeyOp, g: Group): void {
