@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startRedis, type RedisServer } from './harness';
 import { converge, keyspaceOf } from './support/compare';
-import { builtNode, coreNodes, getNode, loadFlow, startNodeRed, statusesOf, stopNodeRed, unloadFlow, type FlowNode } from './support/node-red';
+import { builtNode, coreNodes, getNode, loadFlow, startNodeRed, statusesOf, stopNodeRed, unloadFlow, waitFor, type FlowNode } from './support/node-red';
 import { fillAllTypes, nonIdempotentWrites } from './support/workload';
 
 describe('end to end in Node-RED: the destination keeps dropping the sink\'s connections', function () {
@@ -56,6 +56,8 @@ describe('end to end in Node-RED: the destination keeps dropping the sink\'s con
     getNode<EventEmitter>('caught').on('input', (msg: { error?: { message?: string } }) => errors.push(String(msg.error?.message)));
     const statuses = statusesOf('sink');
 
+    // the sink connects with the first batch, once the source's master has started the sync (5 s with a stock 7.0)
+    await waitFor(() => statuses.some((t) => t.startsWith('green:applied')), 30_000, 'the sink to apply its first batch');
     let kills = 0;
     for (let i = 0; i < 12; i++) {
       await sleep(150 + (i % 3) * 100);

@@ -138,6 +138,7 @@ function faultyMaster(firstPayload: (rdb: Buffer) => Buffer, rdb: Buffer): Promi
         const words = [...m[2].matchAll(/\$\d+\r\n([^\r]*)\r\n/g)].map((x) => x[1]);
         const cmd = words[0].toUpperCase();
         if (cmd === 'PING') sock.write('+PONG\r\n');
+        else if (cmd === 'INFO') sock.write("-ERR unknown command 'INFO'\r\n");
         else if (cmd === 'REPLCONF') sock.write(words[1]?.toUpperCase() === 'ACK' ? '' : '+OK\r\n');
         else if (cmd === 'PSYNC') {
           psyncs.push(words.join(' '));

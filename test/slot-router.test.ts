@@ -13,6 +13,7 @@ import { buildDumpPayload } from '../lib/rdb/dump';
 import { ReplicaSource } from '../lib/replication/source';
 import { startCluster, startRedis, type RedisCluster, type RedisServer } from './harness';
 import { assertSameKeyspace, keyspaceOf } from './support/compare';
+import { until } from './support/wait';
 import { fillAllTypes } from './support/workload';
 
 const B = (s: string): Buffer => Buffer.from(s);
@@ -241,6 +242,8 @@ describe('routed replication stream of a standalone source applied to a 3-master
     });
     await replica.start();
     try {
+      // the writes below are to arrive as the stream, not in the snapshot (a stock master holds the sync back 5 s)
+      await until(() => ops.some((o) => o.kind === 'snapshot-end'), 'the snapshot', 30_000);
       const far = Date.now() + 3_600_000;
       const k = (i: number, name = 'k'): string => `${name}:${i}`; // plain names: slots all over
       const bin = (i: number): Buffer => Buffer.from([0xff, 0x00, i, 0x7b, 0x80 + i, 0x7d]);
