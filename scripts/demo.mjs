@@ -153,10 +153,6 @@ async function startRedis(name, port, clusterNode) {
     `dir ${dir}`,
     `logfile ${path.join(dir, 'redis.log')}`,
     'daemonize no',
-    'save ""',
-    'appendonly no',
-    'repl-diskless-sync-delay 0',
-    'repl-backlog-size 64mb',
     ...(clusterNode ? ['cluster-enabled yes', 'cluster-config-file nodes.conf', 'cluster-node-timeout 5000'] : []),
   ];
   const confFile = path.join(dir, 'redis.conf');

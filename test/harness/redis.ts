@@ -27,9 +27,9 @@ export type RedisConfig = Record<string, string | string[]>;
 
 export interface StartRedisOptions {
   /**
-   * Overrides the harness defaults (bind 127.0.0.1, save "", appendonly no,
-   * repl-diskless-sync-delay 0). A `requirepass` must be a single word: the harness reads it
-   * back to authenticate its own connections.
+   * Settings on top of the binary's stock configuration (the harness sets only port, dir and
+   * bind 127.0.0.1): only what the test is about. A `requirepass` must be a single word: the
+   * harness reads it back to authenticate its own connections.
    */
   config?: RedisConfig;
   /** Appended to the command line after the config file, so they override it. */
@@ -283,15 +283,10 @@ async function startOnce(opts: StartRedisOptions): Promise<RedisServer> {
   try {
     dir = mkdtempSync(path.join(tmpdir(), 'redis-sync-test-'));
     const confFile = path.join(dir, 'redis.conf');
-    const defaults: RedisConfig = {
-      bind: HOST,
-      save: '',
-      appendonly: 'no',
-      // Redis holds a diskless full sync back 5 s by default, waiting for more replicas to share it.
-      'repl-diskless-sync-delay': '0',
-    };
-    // Harness-owned settings come last so a test's config cannot move the server out from under its handle.
-    writeFileSync(confFile, renderConfig({ ...defaults, ...config, port: String(port), dir }));
+    // The binary's stock configuration, as users run it: only what the harness needs to own
+    // the server (port, bind, dir) and what the test is about. Harness-owned settings come
+    // last so a test's config cannot move the server out from under its handle.
+    writeFileSync(confFile, renderConfig({ bind: HOST, ...config, port: String(port), dir }));
     child = await spawnServer(binary, [confFile, ...(opts.args ?? [])], path.join(dir, 'redis.log'));
   } catch (err) {
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
