@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type Redis from 'ioredis';
 import { startCluster, startRedis, type RedisCluster, type RedisServer } from '../harness';
 import { converge, keyspaceOf } from '../support/compare';
 import { builtNode, coreNodes, loadFlow, received, startNodeRed, statusesOf, stopNodeRed, unloadFlow, waitFor, type FlowNode } from '../support/node-red';
@@ -91,12 +92,13 @@ async function functionsOf(target: Target, caps: Capabilities): Promise<string[]
  */
 async function syncAndCompare(source: RedisBuild, src: Target, dsts: Array<{ build: RedisBuild; target: Target }>, fillCaps: Capabilities): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'versions-'));
-  const c = 'seeds' in src ? null : src.client();
+  const c = src.client();
+  const dbs = 'seeds' in src ? [0] : DBS;
   try {
-    if (c !== null) await fillEveryType(c, fillCaps);
-    else await fillCluster(src as RedisCluster, fillCaps);
+    if ('seeds' in src) await fillCluster(src, fillCaps);
+    else await fillEveryType(c as Redis, fillCaps);
     await loadFlow([...NODE_TYPES.map(builtNode), ...coreNodes('common/25-catch.js')], flow(src, dsts.map((d) => d.target), dir));
-    const writer = c !== null ? liveWrites(c, fillCaps) : null;
+    const writer = liveWrites(c, fillCaps);
     const caught = received('caught');
     const status = new Map(dsts.flatMap((_, i) => [`src${i}`, `sink${i}`]).map((id) => [id, statusesOf(id)]));
     const statuses = (id: string): string[] => status.get(id) ?? [];
@@ -107,16 +109,16 @@ async function syncAndCompare(source: RedisBuild, src: Target, dsts: Array<{ bui
       throw new Error(`${err.message}\n${seen()}`);
     });
     await new Promise((r) => setTimeout(r, 1000));
-    const rounds = writer === null ? 0 : await writer.stop();
+    const rounds = await writer.stop();
     assert.equal(failure(), null, 'no flow error');
     for (const [i, d] of dsts.entries()) {
-      await converge(() => keyspaceOf(src, DBS), () => keyspaceOf(d.target, DBS), { ms: 60_000, failure: () => failure() ?? (statuses(`sink${i}`).at(-1)?.startsWith('red') ? (statuses(`sink${i}`).at(-1) ?? null) : null) });
+      await converge(() => keyspaceOf(src, dbs), () => keyspaceOf(d.target, dbs), { ms: 60_000, failure: () => failure() ?? (statuses(`sink${i}`).at(-1)?.startsWith('red') ? (statuses(`sink${i}`).at(-1) ?? null) : null) });
       const both = common(fillCaps, capsOf(d.build));
       assert.deepEqual(await functionsOf(d.target, both), await functionsOf(src, both), `${source.name} -> ${d.build.name}: function libraries`);
     }
-    if (writer !== null) assert.ok(rounds > 0, 'writes ran during the sync');
+    assert.ok(rounds > 0, 'writes ran during the sync');
   } finally {
-    c?.disconnect();
+    c.disconnect();
     await unloadFlow();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,3 +1,4 @@
+import type { Cluster } from 'ioredis';
 import type Redis from 'ioredis';
 
 /** Major, minor: what a server of that version can hold and run. */
@@ -94,13 +95,15 @@ async function fillStreams(c: Redis): Promise<void> {
  * Writes that go wrong when applied twice or skipped, with what the version has, until
  * `stop()` says so; resolves with the rounds made.
  */
-export function liveWrites(c: Redis, caps: Capabilities): { stop: () => Promise<number> } {
+export function liveWrites(c: Redis | Cluster, caps: Capabilities): { stop: () => Promise<number> } {
   let stopping = false;
+  const standalone = !('nodes' in c);
   const done = (async () => {
     let r = 0;
     for (; !stopping; r++) {
-      const i = r % 10;
-      await c.select(r % 3 === 0 ? 2 : 0);
+      // a hash tag per round keeps LMOVE in one slot of a cluster source
+      const i = `{${r % 10}}`;
+      if (standalone) await c.select(r % 3 === 0 ? 2 : 0);
       await c.incr(`live:counter:${i}`);
       await c.rpush(`live:list:${i}`, `r${r}`);
       await c.append(`live:text:${i}`, `${r},`);
@@ -110,7 +113,7 @@ export function liveWrites(c: Redis, caps: Capabilities): { stop: () => Promise<
       await c.spop(`live:set:${i}`);
       await c.setex(`live:ttl:${i}`, 3600, `v${r}`);
       await c.setrange(`live:range:${i}`, r % 7, String(r % 10));
-      if (r % 5 === 0) await c.del(`live:text:${(i + 5) % 10}`);
+      if (r % 5 === 0) await c.del(`live:text:{${(r + 5) % 10}}`);
       if (caps.streams) await c.xadd(`live:stream:${i}`, '*', 'r', String(r));
       if (caps.moves) await c.lmove(`live:list:${i}`, `live:moved:${i}`, 'LEFT', 'RIGHT');
       if (caps.hashFieldTtls) {
@@ -119,7 +122,7 @@ export function liveWrites(c: Redis, caps: Capabilities): { stop: () => Promise<
       }
       await new Promise((res) => setTimeout(res, 2));
     }
-    await c.select(0);
+    if (standalone) await c.select(0);
     return r;
   })();
   return {
