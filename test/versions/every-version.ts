@@ -37,6 +37,8 @@ const DESTINATIONS: Record<VersionName, VersionName[]> = {
 };
 
 const timings: string[] = [];
+/** Statuses of the running flow's sources and sinks, recorded from the deploy on. */
+let status = new Map<string, string[]>();
 const absent: string[] = [];
 
 function build(name: VersionName): RedisBuild | null {
@@ -90,7 +92,7 @@ async function functionsOf(target: Target, caps: Capabilities): Promise<string[]
  * Fills the source, starts the flow, writes on while it syncs, and compares each destination
  * with the source (every key of every db, and the functions both sides can hold).
  */
-async function syncAndCompare(source: RedisBuild, src: Target, dsts: Array<{ build: RedisBuild; target: Target }>, fillCaps: Capabilities): Promise<void> {
+async function syncAndCompare(source: RedisBuild, src: Target, dsts: Array<{ build: RedisBuild; target: Target }>, fillCaps: Capabilities, andThen?: (errors: () => string | null) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'versions-'));
   const c = src.client();
   const dbs = 'seeds' in src ? [0] : DBS;
@@ -100,7 +102,7 @@ async function syncAndCompare(source: RedisBuild, src: Target, dsts: Array<{ bui
     await loadFlow([...NODE_TYPES.map(builtNode), ...coreNodes('common/25-catch.js')], flow(src, dsts.map((d) => d.target), dir));
     const writer = liveWrites(c, fillCaps);
     const caught = received('caught');
-    const status = new Map(dsts.flatMap((_, i) => [`src${i}`, `sink${i}`]).map((id) => [id, statusesOf(id)]));
+    status = new Map(dsts.flatMap((_, i) => [`src${i}`, `sink${i}`]).map((id) => [id, statusesOf(id)]));
     const statuses = (id: string): string[] => status.get(id) ?? [];
     const failure = (): string | null => (caught.length === 0 ? null : caught.map((m) => String(m.error?.message)).join('\n'));
     // writes go on through the full sync and after it, until every sink applied some of them
@@ -117,6 +119,7 @@ async function syncAndCompare(source: RedisBuild, src: Target, dsts: Array<{ bui
       assert.deepEqual(await functionsOf(d.target, both), await functionsOf(src, both), `${source.name} -> ${d.build.name}: function libraries`);
     }
     assert.ok(rounds > 0, 'writes ran during the sync');
+    await andThen?.(failure);
   } finally {
     c.disconnect();
     await unloadFlow();
@@ -184,6 +187,30 @@ describe('every version as a stock-config source, through the nodes', function (
       timings.push(`${name} -> ${DESTINATIONS[name].join(', ')}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     });
   }
+
+  it('5.0.14 source into a 4.0.14 destination: converges without streams, and a stream key stops the sink with an error naming it', async function () {
+    const source = build('5.0.14');
+    const dest = build('4.0.14');
+    if (source === null || dest === null) {
+      if (process.env.CI) assert.fail(`builds absent: ${absent.join('; ')}`);
+      return this.skip();
+    }
+    const t0 = Date.now();
+    const src = await startRedis({ binary: source.server, cliBinary: source.cli });
+    const dst = await startRedis({ binary: dest.server, cliBinary: dest.cli });
+    try {
+      await syncAndCompare(source, src, [{ build: dest, target: dst }], { ...capsOf(source), streams: false }, async (errors) => {
+        // 4.0 has no streams: the first one written on the source stops the sink, named
+        await src.client().xadd('a:stream', '*', 'f', 'v');
+        const sinkStatus = status.get('sink0') ?? [];
+        await waitFor(() => sinkStatus.at(-1)?.startsWith('red'), 20_000, 'the sink to stop');
+        assert.match(String(errors()), /XADD on key "a:stream".*unknown command/i);
+      });
+    } finally {
+      await Promise.all([src.stop(), dst.stop()]);
+    }
+    timings.push(`5.0.14 -> 4.0.14: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  });
 
   for (const name of ['7.0', ...VERSIONS].filter((v) => !/^2\./.test(v)) as VersionName[]) {
     it(`${name} 3-master cluster source (stock config) into a 7.0 cluster converges`, async function () {
