@@ -260,3 +260,38 @@ describe('replica link against nodes that cannot serve a sync yet', function () 
     }
   });
 });
+
+describe('replica link against a master without PSYNC', function () {
+  this.timeout(60_000);
+
+  it('falls back to SYNC, as Redis\'s replica does, when PSYNC is renamed away; the snapshot and the stream arrive', async () => {
+    const server = await startRedis({ config: { 'rename-command': 'PSYNC ""' } });
+    try {
+      const c = server.client();
+      await c.set('a', '1');
+      const { link, ops } = await fullSync(server);
+      assert.equal(link.position?.replid, '?', 'SYNC gives no replication id');
+      assert.deepEqual(keysOf(ops), ['a']);
+      await c.incr('n');
+      await until(() => commands(ops).some((o) => o.name === 'INCR'), 'the INCR after the snapshot');
+      await link.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('names SYNC refused too (both renamed, as managed services do) as REFUSED, which a retry cannot cure', async () => {
+    const server = await startRedis({ config: { 'rename-command': ['PSYNC ""', 'SYNC ""'] } });
+    try {
+      const link = new ReplicaLink({ host: server.host, port: server.port, position: null, onRecord: () => {} });
+      const closed = new Promise<ReplicationError | null>((r) => link.once('close', r));
+      await link.start().catch(() => undefined);
+      const err = await closed;
+      assert.ok(err instanceof ReplicationError);
+      assert.ok(!err.retryable, `${err.code}: ${err.message}`);
+      assert.match(err.message, /unknown command/i);
+    } finally {
+      await server.stop();
+    }
+  });
+});

@@ -215,11 +215,11 @@ export class ReplicaLink extends EventEmitter {
     const pos = this.opts.position;
     const reply = await this.psyncReply(pos ? ['PSYNC', pos.replid, pos.offset + 1] : ['PSYNC', '?', -1]);
     if (reply instanceof RespError) {
-      if (/unknown command/i.test(reply.message)) {
-        await this.psyncReply(['SYNC']);
-        return;
-      }
-      throw this.refused(at, 'PSYNC', reply);
+      const refusal = this.refused(at, 'PSYNC', reply);
+      // Any other -ERR means no PSYNC here (renamed, or a master before 2.8): Redis's replica
+      // then falls back to SYNC (PSYNC_NOT_SUPPORTED in slaveTryPartialResynchronization).
+      if (refusal.code !== 'REFUSED' || !/^ERR/.test(reply.message)) throw refusal;
+      await this.psyncReply(['SYNC']);
     }
   }
 
