@@ -347,10 +347,7 @@ export class ReplicaLink extends EventEmitter {
 
   /** Newlines keep the link alive while the master forks; then `$<len>` or `$EOF:<mark>`. */
   private rdbHeader(chunk: Buffer): void {
-    let data = this.pendingLine.length ? Buffer.concat([this.pendingLine, chunk]) : chunk;
-    let i = 0;
-    while (i < data.length && data[i] === 0x0a) i++;
-    data = data.subarray(i);
+    const data = skipKeepAlives(this.pendingLine.length ? Buffer.concat([this.pendingLine, chunk]) : chunk);
     const eol = data.indexOf(CRLF);
     if (eol < 0) {
       if (data.length > 128) throw this.badHeader(data);
