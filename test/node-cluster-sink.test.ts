@@ -5,12 +5,31 @@ import type { CommandOp } from '../lib/ops/operation';
 import { builtNode, coreNodes, getNode, loadFlow, received, startNodeRed, statusesOf, stopNodeRed, testFlow, unloadFlow, type NodeUnderTest } from './support/node-red';
 import net from 'node:net';
 import { freePort } from './support/net';
+import { redisBuild } from './support/versions';
 import { waitFor } from './support/wait';
 
 let offset = 100;
 const set = (key: string, value: string): CommandOp => ({ kind: 'command', db: 0, name: 'SET', args: [Buffer.from(key), Buffer.from(value)], keys: [0], shard: 'standalone', offset: offset++, tx: 0 });
 const sadd = (key: string, member: string): CommandOp => ({ ...set(key, member), name: 'SADD' });
 const incr = (key: string): CommandOp => ({ ...set(key, ''), name: 'INCR', args: [Buffer.from(key)] });
+const functionLoad = (library: string): CommandOp => ({
+  ...set('', ''),
+  name: 'FUNCTION',
+  args: ['LOAD', `#!lua name=${library}\nredis.register_function('${library}_f', function() return 1 end)`].map((a) => Buffer.from(a)),
+  keys: [],
+});
+
+/** Records every warning a node of the running flow gives (node.warn), while still giving it. */
+function warningsOf(id: string): string[] {
+  const node = getNode<{ warn: (m: unknown) => void }>(id);
+  const seen: string[] = [];
+  const original = node.warn.bind(node);
+  node.warn = (m) => {
+    seen.push(String(m));
+    original(m);
+  };
+  return seen;
+}
 
 describe('redis-cluster-sink node in a Node-RED runtime', function () {
   this.timeout(60_000);
@@ -53,6 +72,37 @@ describe('redis-cluster-sink node in a Node-RED runtime', function () {
     assert.equal(out.length, 1, 'only the batch before the refused one is passed on as applied');
     assert.equal(await destination.command('EXISTS', 'counter'), 0, 'a non-idempotent command after the refused one was applied');
     assert.equal(caught.length, 1, 'reported once');
+  });
+
+  it('into a destination before 7.0: FUNCTION commands are dropped, counted in stats.droppedFunctions, and said once, naming the first library', async () => {
+    const build = redisBuild('6.2.16');
+    if (typeof build === 'string') throw new Error(build);
+    const old = await startRedis({ binary: build.server, cliBinary: build.cli });
+    try {
+      const flowTo = testFlow(
+        [
+          { id: 'ep', type: 'redis-endpoint', mode: 'standalone', host: '127.0.0.1', port: String(old.port) },
+          { id: 'sink', type: 'redis-cluster-sink', z: 'tab', endpoint: 'ep', conflict: 'ignore', wires: [['out']] },
+        ],
+        ['out'],
+      );
+      await loadFlow([builtNode('redis-endpoint'), builtNode('redis-cluster-sink'), ...coreNodes('common/25-catch.js')], flowTo);
+      const out = received<{ payload: { stats: { droppedFunctions: number } } }>('out');
+      const caught = received('caught');
+      const warnings = warningsOf('sink');
+      const sink = getNode<NodeUnderTest>('sink');
+      sink.receive({ payload: [functionLoad('first_lib'), set('k', 'v')] });
+      sink.receive({ payload: [functionLoad('second_lib')] });
+      await waitFor(() => out.length === 2, 10_000, 'both batches applied');
+      assert.deepEqual(caught, []);
+      assert.equal(await old.command('GET', 'k'), 'v');
+      assert.equal(out[1].payload.stats.droppedFunctions, 2);
+      assert.equal(warnings.length, 1, warnings.join('\n'));
+      assert.match(warnings[0], /no function libraries \(Redis before 7\.0\): FUNCTION LOAD of library "first_lib" dropped.*stats\.droppedFunctions.*FCALL/);
+    } finally {
+      await unloadFlow();
+      await old.stop();
+    }
   });
 
   it('closes within seconds when the destination stops answering, reporting nothing, so the unacknowledged batch is sent again', async () => {

@@ -8,6 +8,7 @@ import net from 'node:net';
 import type { EndpointConfig } from '../lib/endpoint';
 import {
   aclAllows,
+  functionFindings,
   moduleFindings,
   PrecheckContext,
   rdbVersionOf,
@@ -21,6 +22,7 @@ import {
 import { HOST, startCluster, startRedis, type RedisCluster, type RedisServer } from './harness';
 import { freePort } from './support/net';
 import { makeTestCertificates, type TestCertificates } from './support/tls';
+import { redisBuild } from './support/versions';
 
 const endpoint = (port: number, extra: Partial<EndpointConfig> = {}): EndpointConfig =>
   ({ mode: 'standalone', host: HOST, port, connectTimeoutMs: 2000, ...extra }) as EndpointConfig;
@@ -72,7 +74,7 @@ describe('precheck against real servers', function () {
     assert.equal(r.passed, true, show(r));
     assert.deepEqual(r.errors, []);
     assert.deepEqual(r.warnings, [], show(r));
-    for (const id of ['architecture', 'source-role', 'versions', 'rdb-version', 'replication-permission', 'destination-empty', 'eviction-policy', 'memory', 'modules', 'repl-backlog', 'output-buffer', 'proto-max-bulk-len']) {
+    for (const id of ['architecture', 'source-role', 'versions', 'rdb-version', 'replication-permission', 'destination-empty', 'eviction-policy', 'memory', 'modules', 'functions', 'repl-backlog', 'output-buffer', 'proto-max-bulk-len']) {
       assert.ok(byId(r, id).length > 0, `a ${id} finding in:\n${show(r)}`);
     }
     assert.match(only(r, 'replication-permission', 'info').message, /user default may run PING, REPLCONF and PSYNC on 127\.0\.0\.1:\d+ \(checked with ACL DRYRUN\)/);
@@ -81,6 +83,25 @@ describe('precheck against real servers', function () {
     assert.match(only(r, 'memory', 'info').message, /maxmemory 0 \(no limit\), so the machine's total_system_memory .* is the bound/);
     assert.match(only(r, 'proto-max-bulk-len', 'info').message, /largest of 50 sampled source keys is "k4\d"/);
     assert.ok(r.durationMs < 10_000);
+  });
+
+  it('warns that the source\'s function libraries cannot go into a destination before 7.0, naming them', async () => {
+    const build = redisBuild('6.2.16');
+    if (typeof build === 'string') throw new Error(build);
+    const old = await startRedis({ binary: build.server, cliBinary: build.cli });
+    try {
+      for (const name of ['lib_a', 'lib_b']) await source.command('FUNCTION', 'LOAD', `#!lua name=${name}\nredis.register_function('${name}_f', function() return 1 end)`);
+      const r = await run(endpoint(source.port), endpoint(old.port));
+      assert.equal(r.passed, true, show(r));
+      const f = only(r, 'functions', 'warning');
+      assert.equal(f.node, `${HOST}:${old.port}`);
+      assert.match(f.message, /^2 function libraries on the source \("lib_a", "lib_b"\) cannot be copied to Redis 6\.2\.16 \(127\.0\.0\.1:\d+\): FCALL will fail there after cutover/);
+      await source.command('FUNCTION', 'FLUSH');
+      assert.equal(only(await run(endpoint(source.port), endpoint(old.port)), 'functions', 'info').message, 'the source has no function libraries (FUNCTION LIST)');
+    } finally {
+      await source.command('FUNCTION', 'FLUSH');
+      await old.stop();
+    }
   });
 
   it('fails a destination whose maxmemory-policy is not noeviction', async () => {
@@ -191,7 +212,7 @@ describe('precheck against real servers', function () {
     assert.equal(r.errors[0].side, 'destination');
     assert.match(r.errors[0].message, new RegExp(`^destination ${HOST}:${port}: connect ECONNREFUSED`));
     const skipped = only(r, 'skipped', 'info');
-    assert.match(skipped.message, /^not checked: versions, eviction policy, cluster slots, memory, modules, proto-max-bulk-len \(the destination could not be reached/);
+    assert.match(skipped.message, /^not checked: versions, eviction policy, cluster slots, memory, modules, functions, proto-max-bulk-len \(the destination could not be reached/);
     assert.ok(byId(r, 'repl-backlog').length > 0, 'source-only checks still run');
   });
 
@@ -445,6 +466,16 @@ describe('precheck rules', () => {
     assert.deepEqual(findings.map((f) => `${f.severity} ${f.node}`), ['error d:2', 'warning d:2']);
     assert.match(findings[0].message, /lacks module the source loads: search \(source version 20800\)/);
     assert.equal(moduleFindings([{ address: 's:1', mods: new Map() }], [])[0].message, 'the source loads no modules');
+  });
+
+  it('function libraries: a warning only where the source has some and a destination master is older than 7.0', () => {
+    const v7 = [{ address: 's:1', version: [7, 2, 4] as [number, number, number] }];
+    const mixed = [{ address: 'd:1', version: [7, 0, 15] as [number, number, number] }, { address: 'd:2', version: [6, 2, 16] as [number, number, number] }];
+    const [warning] = functionFindings(['one'], v7, mixed);
+    assert.deepEqual([warning.severity, warning.node], ['warning', 'd:2']);
+    assert.match(warning.message, /^1 function library on the source \("one"\) cannot be copied to Redis 6\.2\.16 \(d:2\)/);
+    assert.equal(functionFindings(null, v7, [mixed[0]])[0].severity, 'info');
+    assert.equal(functionFindings([], [{ address: 's:1', version: [6, 2, 16] }], mixed)[0].message, 'the source has no function libraries (new in Redis 7.0)');
   });
 
   it('evaluates ACL command rules as Redis does, left to right', () => {

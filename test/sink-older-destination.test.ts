@@ -12,6 +12,7 @@ import type { CommandOp, Operation } from '../lib/ops/operation';
 import { ReplicaSource } from '../lib/replication/source';
 import { DestinationWriter, type WriterOptions } from '../lib/sink/writer';
 import type { RedisServer } from './harness';
+import { converge, keyspaceOf } from './support/compare';
 import { TestServers } from './support/servers';
 import { redisBuild, type VersionName } from './support/versions';
 import { until } from './support/wait';
@@ -252,5 +253,43 @@ describe('engine: hash field TTL commands into a destination that lacks them', f
       assert.ok(Math.abs(d - (Date.now() + 7_200_000)) < 60_000, `d expires at ${d}`);
       assert.equal(writer.stats.droppedFieldTtls, 0);
     });
+  });
+});
+
+describe('engine: function libraries into a destination before 7.0', function () {
+  this.timeout(120_000);
+  const servers = new TestServers();
+  afterEach(() => servers.stopAll());
+
+  const library = (name: string): string => `#!lua name=${name}\nredis.register_function('${name}_set', function(keys, args) return redis.call('SET', keys[1], args[1]) end)`;
+
+  it('7.0 -> 6.2.16: the keys arrive; every FUNCTION command, of the snapshot and the stream, is dropped, counted and told; what FCALL writes arrives', async () => {
+    const src = await serverOf(servers, '7.0');
+    const dst = await serverOf(servers, '6.2.16');
+    const c = src.client();
+    await c.set('s', 'v');
+    await c.hset('h', 'f', '1');
+    await c.rpush('l', 'a', 'b');
+    await c.call('FUNCTION', 'LOAD', library('snaplib'));
+    const told: string[] = [];
+    const run = await sync(src, dst, { onDroppedFunction: (what) => told.push(what) });
+    try {
+      assert.equal(run.writer.stats.droppedFunctions, 1, 'the snapshot\'s library');
+      await c.call('FUNCTION', 'LOAD', library('livelib'));
+      // a master replicates what the function wrote (SET), never the FCALL
+      await c.call('FCALL', 'livelib_set', 1, 'by-fcall', 'x');
+      await c.call('FUNCTION', 'DELETE', 'snaplib');
+      const dump = (await c.callBuffer('FUNCTION', 'DUMP')) as Buffer;
+      await c.call('FUNCTION', 'FLUSH');
+      await c.call('FUNCTION', 'RESTORE', dump);
+      await c.set('after', 'all of it');
+      await until(async () => (await dst.command('GET', 'after')) === 'all of it', 'the writes after the functions');
+      await converge(() => keyspaceOf(src), () => keyspaceOf(dst), { ms: 10_000 });
+      assert.equal(await dst.command('GET', 'by-fcall'), 'x');
+      assert.equal(run.writer.stats.droppedFunctions, 5);
+      assert.deepEqual(told, ['FUNCTION LOAD of library "snaplib"', 'FUNCTION LOAD of library "livelib"', 'FUNCTION DELETE of library "snaplib"', 'FUNCTION FLUSH', 'FUNCTION RESTORE']);
+    } finally {
+      await run.stop();
+    }
   });
 });

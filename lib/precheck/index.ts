@@ -2,6 +2,6 @@ export { runPrecheck, runCheck, CHECKS, type Check, type PrecheckInput } from '.
 export { PrecheckContext } from './context';
 export { SkipCheck, type Finding, type PrecheckOptions, type PrecheckReport, type Severity, type Side } from './types';
 export { rdbVersionOf } from './info';
-export { versionFindings } from './checks/versions';
+export { functionFindings, versionFindings } from './checks/versions';
 export { moduleFindings } from './checks/modules';
 export { aclAllows } from './checks/replication';

@@ -9,7 +9,7 @@ import { outputBuffer, protoMaxBulkLen, replBacklog } from './checks/limits';
 import { memory } from './checks/memory';
 import { modules } from './checks/modules';
 import { replicationPermission } from './checks/replication';
-import { versions } from './checks/versions';
+import { functions, versions } from './checks/versions';
 import { PrecheckContext } from './context';
 import { SkipCheck, type Finding, type PrecheckOptions, type PrecheckReport, type Severity } from './types';
 
@@ -26,6 +26,7 @@ export const CHECKS: ReadonlyArray<{ name: string; run: Check }> = [
   { name: 'cluster slots', run: clusterSlots },
   { name: 'memory', run: memory },
   { name: 'modules', run: modules },
+  { name: 'functions', run: functions },
   { name: 'replication backlog', run: replBacklog },
   { name: 'replica output buffer', run: outputBuffer },
   { name: 'proto-max-bulk-len', run: protoMaxBulkLen },

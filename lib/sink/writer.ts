@@ -14,6 +14,7 @@ import { isReplaySafe, STANDALONE_ONLY, TO_EVERY_MASTER, TX_MARKERS } from './co
 import { NodeConnection, type ConnectionOptions, type ReplyFailure, type ReplyHandler } from './connection';
 import { SinkError } from './errors';
 import { FIELD_TTL_COMMANDS, fieldTtlCommandsOf, withoutFieldTtlCommand } from './field-ttl';
+import { describeFunctionCommand, FUNCTION, hasFunctionsOf } from './functions';
 import { dumpPayloadFor, restorableBy, restoreCommands } from './restore';
 import { typedCommands, TypedLimits } from './typed';
 
@@ -32,6 +33,11 @@ export interface WriterOptions {
   restoreMaxBytes?: number;
   /** Told each time the writer tries to connect again after losing the destination. */
   onReconnect?: (reason: string, attempt: number) => void;
+  /**
+   * Told each FUNCTION command dropped because the destination has no FUNCTION (before 7.0),
+   * with what it did (describeFunctionCommand), so that it is never dropped silently.
+   */
+  onDroppedFunction?: (what: string) => void;
 }
 
 export interface BatchContext {
@@ -53,6 +59,8 @@ export interface WriterStats {
   skippedExisting: number;
   typedKeys: number;
   droppedFieldTtls: number;
+  /** FUNCTION commands (library loads, deletes, flushes, restores) a destination before 7.0 cannot run: see functions.ts. */
+  droppedFunctions: number;
   /**
    * Pending entries of a stream written with typed commands that could not be made again:
    * their entries were deleted, and XCLAIM only claims an entry that exists (see
@@ -65,6 +73,13 @@ export interface WriterStats {
 }
 
 const FULL_SLOTS = 16384;
+
+/**
+ * Commands of newer servers that a source may replicate and an older destination may lack:
+ * the writer asks the destination for them when it connects, then rewrites (hash field TTLs,
+ * see withoutFieldTtlCommand) or drops and counts (FUNCTION, see functions.ts) what it lacks.
+ */
+const NEWER_COMMANDS: readonly string[] = [...FIELD_TTL_COMMANDS, FUNCTION];
 
 /** Replies of a cluster whose slots move or are moving (resharding, failover): reload the slot map and try again. */
 const REDIRECTS = new Set(['MOVED', 'ASK', 'TRYAGAIN', 'CLUSTERDOWN', 'READONLY', 'LOADING']);
@@ -111,14 +126,14 @@ interface InFlight {
  * pipelined per node. Exactly once: see commands.ts and checkpoints.ts for the rule.
  */
 export class DestinationWriter {
-  readonly stats: WriterStats = { keys: 0, commands: 0, skippedReplays: 0, skippedExisting: 0, typedKeys: 0, droppedFieldTtls: 0, lostPendingEntries: 0, redirects: 0, asks: 0 };
-  private readonly opts: Required<Omit<WriterOptions, 'endpoint' | 'onReconnect'>> & Pick<WriterOptions, 'endpoint' | 'onReconnect'>;
+  readonly stats: WriterStats = { keys: 0, commands: 0, skippedReplays: 0, skippedExisting: 0, typedKeys: 0, droppedFieldTtls: 0, droppedFunctions: 0, lostPendingEntries: 0, redirects: 0, asks: 0 };
+  private readonly opts: Required<Omit<WriterOptions, 'endpoint' | 'onReconnect' | 'onDroppedFunction'>> & Pick<WriterOptions, 'endpoint' | 'onReconnect' | 'onDroppedFunction'>;
   private readonly limits = new TypedLimits();
   private cluster = false;
   private version: [number, number] = [0, 0];
   private rdbVersion = 0;
-  /** The hash-field-TTL commands the destination has (see withoutFieldTtlCommand). */
-  private fieldTtlCommands: ReadonlySet<string> = new Set();
+  /** Which of NEWER_COMMANDS the destination has (see withoutFieldTtlCommand, functions.ts). */
+  private knownCommands: ReadonlySet<string> = new Set();
   private conns = new Map<string, NodeConnection>();
   private slotMap: NodeConnection[] = [];
   private masters: NodeConnection[] = [];
@@ -145,6 +160,7 @@ export class DestinationWriter {
       exactlyOnce: opts.exactlyOnce ?? true,
       restoreMaxBytes: opts.restoreMaxBytes ?? 64 * 1024 * 1024,
       onReconnect: opts.onReconnect,
+      onDroppedFunction: opts.onDroppedFunction,
     };
   }
 
@@ -181,7 +197,7 @@ export class DestinationWriter {
     this.version = ver ? [Number(ver[1]), Number(ver[2])] : [0, 0];
     this.rdbVersion = rdbVersionOfServer(this.version);
     this.cluster = /cluster_enabled:1/.test(info);
-    this.fieldTtlCommands = await this.knownFieldTtlCommands(first);
+    this.knownCommands = await this.newerCommandsOf(first);
     if (this.cluster) await this.refreshSlots();
     else {
       this.masters = [first];
@@ -191,14 +207,16 @@ export class DestinationWriter {
   }
 
   /**
-   * Which hash-field-TTL commands the destination has, as it says (COMMAND INFO: no entry for
-   * a command it lacks; 8.0's previews have 7.4's and call themselves 7.9), or by its version
+   * Which of NEWER_COMMANDS the destination has, as it says (COMMAND INFO: no entry for a
+   * command it lacks; 8.0's previews have 7.4's and call themselves 7.9), or by its version
    * when it refuses to say.
    */
-  private async knownFieldTtlCommands(c: NodeConnection): Promise<Set<string>> {
-    const reply = await c.call(['COMMAND', 'INFO', ...FIELD_TTL_COMMANDS]);
-    if (!Array.isArray(reply)) return fieldTtlCommandsOf(this.version);
-    return new Set(FIELD_TTL_COMMANDS.filter((_, i) => Array.isArray(reply[i])));
+  private async newerCommandsOf(c: NodeConnection): Promise<Set<string>> {
+    const reply = await c.call(['COMMAND', 'INFO', ...NEWER_COMMANDS]);
+    if (Array.isArray(reply)) return new Set(NEWER_COMMANDS.filter((_, i) => Array.isArray(reply[i])));
+    const known = fieldTtlCommandsOf(this.version);
+    if (hasFunctionsOf(this.version)) known.add(FUNCTION);
+    return known;
   }
 
   close(): void {
@@ -717,7 +735,7 @@ export class DestinationWriter {
    * `limits` as the snapshot's are; null when it runs the command as it is.
    */
   private rewritten(op: CommandOp, limits: TypedLimits): CommandArg[][] | null {
-    const r = withoutFieldTtlCommand(op.name, op.args, this.fieldTtlCommands);
+    const r = withoutFieldTtlCommand(op.name, op.args, this.knownCommands);
     if (r === null) return null;
     limits.droppedFieldTtls += r.droppedTtls;
     return r.commands;
@@ -852,6 +870,13 @@ export class DestinationWriter {
     await this.checkpoints.prepare(ctx.source, op.shard);
     if (this.checkpoints.applied(ctx.source, op.shard, SLOT_NONE, op.offset)) {
       this.stats.skippedReplays++;
+      return;
+    }
+    if (op.name === FUNCTION && !this.knownCommands.has(FUNCTION)) {
+      this.stats.droppedFunctions++;
+      this.opts.onDroppedFunction?.(describeFunctionCommand(op.args));
+      // recorded as an applied barrier is (see writeBarrier), so a replay of it is skipped, not counted again
+      if (this.opts.exactlyOnce) await this.checkpoints.writeBarrier(ctx.source, op.shard, op.offset);
       return;
     }
     if (slot === SLOT_CROSS) {

@@ -50,6 +50,8 @@ export = function register(RED: NodeRedApi): void {
     let statusTimer: NodeJS.Timeout | null = null;
     let closing = false;
     let statusAt = 0;
+    /** Dropped FUNCTION commands are said once per run (the stats count every one). */
+    let functionsDropped = false;
 
     node.status({ fill: 'grey', shape: 'ring', text: RED._('redis-cluster-sink.status.idle') });
 
@@ -67,6 +69,11 @@ export = function register(RED: NodeRedApi): void {
           onReconnect: (reason, attempt) => {
             if (attempt === 1) node.warn(RED._('redis-cluster-sink.log.reconnect', { reason }));
             node.status({ fill: 'yellow', shape: 'ring', text: RED._('redis-cluster-sink.status.reconnecting', { n: attempt }) });
+          },
+          onDroppedFunction: (what) => {
+            if (functionsDropped) return;
+            functionsDropped = true;
+            node.warn(RED._('redis-cluster-sink.log.droppedFunction', { what }));
           },
         });
         // set before connecting: a close while it still tries to reach the destination stops it

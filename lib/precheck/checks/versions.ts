@@ -1,12 +1,20 @@
 /**
  * Versions: the source must speak PSYNC (2.8+); the destination should not be older than the
  * source (as managed sync services require: commands the source accepts may be unknown to an
- * older destination); and the sink copies keys fastest with RESTORE, which reads only payloads of
- * the destination's own RDB version or older.
+ * older destination); the sink copies keys fastest with RESTORE, which reads only payloads of
+ * the destination's own RDB version or older; and function libraries (7.0+) cannot go into a
+ * destination before 7.0.
  */
-import type { PrecheckContext } from '../context';
-import { compareVersions, parseVersion, rdbVersionOf, showVersion, type Version } from '../info';
+import { RespError } from '../../resp/errors';
+import type { RespValue } from '../../resp/parser';
+import type { NodeConn } from '../connection';
+import type { EndpointState, PrecheckContext } from '../context';
+import { compareVersions, parseVersion, rdbVersionOf, showVersion, text, type Version } from '../info';
 import { SkipCheck, type Finding } from '../types';
+
+/** Function libraries (FUNCTION, FCALL) are new in Redis 7.0. */
+const FUNCTIONS_SINCE: Version = [7, 0, 0];
+const FUNCTIONS_SINCE_TEXT = '7.0';
 
 export interface NodeVersion {
   address: string;
@@ -14,18 +22,18 @@ export interface NodeVersion {
 }
 
 export async function versions(ctx: PrecheckContext): Promise<Finding[]> {
-  const read = (side: 'source' | 'destination'): NodeVersion[] => {
-    const ep = ctx.endpoint(side);
-    return ep.reachableMasters().map((m) => {
-      const version = parseVersion(ep.info(m).redis_version);
-      if (version === undefined) throw new SkipCheck(`${side} ${m.address}: INFO shows no redis_version`);
-      return { address: m.address, version };
-    });
-  };
-  const source = read('source');
-  const destination = read('destination');
+  const source = mastersWithVersions(ctx.source);
+  const destination = mastersWithVersions(ctx.destination);
   if (source.length === 0 || destination.length === 0) return [];
   return versionFindings(source, destination, ctx.options.typedFallback);
+}
+
+function mastersWithVersions(ep: EndpointState): Array<NodeVersion & { conn: NodeConn }> {
+  return ep.reachableMasters().map((m) => {
+    const version = parseVersion(ep.info(m).redis_version);
+    if (version === undefined) throw new SkipCheck(`${ep.side} ${m.address}: INFO shows no redis_version`);
+    return { address: m.address, version, conn: m.conn as NodeConn };
+  });
 }
 
 /** The findings for given versions; the masters of one endpoint may differ (mid-upgrade). */
@@ -92,4 +100,55 @@ export function versionFindings(source: NodeVersion[], destination: NodeVersion[
     findings.push({ id: 'rdb-version', severity: 'info', message: `the destination reads RDB ${dstRdb}, the source writes RDB ${srcRdb}: keys are copied with RESTORE`, remedy: '' });
   }
   return findings;
+}
+
+/**
+ * Function libraries: a destination before 7.0 cannot hold the source's (the sink drops them,
+ * counted), so whatever calls them with FCALL fails there after the cutover. The source is
+ * asked (FUNCTION LIST) only then, so a user who may not list functions is not bothered where
+ * the answer changes nothing.
+ */
+export async function functions(ctx: PrecheckContext): Promise<Finding[]> {
+  const source = mastersWithVersions(ctx.source);
+  const destination = mastersWithVersions(ctx.destination);
+  if (source.length === 0 || destination.length === 0) return [];
+  const withFunctions = source.filter((s) => compareVersions(s.version, FUNCTIONS_SINCE) >= 0);
+  if (withFunctions.length === 0 || destination.every((d) => compareVersions(d.version, FUNCTIONS_SINCE) >= 0)) return functionFindings(null, source, destination);
+  const libraries = new Set<string>();
+  for (const m of withFunctions) {
+    const reply = await m.conn.call(['FUNCTION', 'LIST']);
+    if (!Array.isArray(reply)) throw new SkipCheck(`source ${m.address}: FUNCTION LIST refused (${reply instanceof RespError ? reply.message : String(reply)})`);
+    // RESP2: per library a flat [library_name, <name>, engine, <engine>, functions, [...]]
+    for (const lib of reply) {
+      const at = Array.isArray(lib) ? lib.findIndex((v) => text(v) === 'library_name') : -1;
+      if (at >= 0) libraries.add(text((lib as RespValue[])[at + 1]));
+    }
+  }
+  return functionFindings([...libraries], source, destination);
+}
+
+/**
+ * The findings for the source's function libraries (null: not listed, as nothing depends on
+ * them: the source is older than 7.0, or every destination master holds them) and the
+ * masters' versions.
+ */
+export function functionFindings(libraries: string[] | null, source: NodeVersion[], destination: NodeVersion[]): Finding[] {
+  const oldest = destination.reduce((a, b) => (compareVersions(b.version, a.version) < 0 ? b : a));
+  if (source.every((s) => compareVersions(s.version, FUNCTIONS_SINCE) < 0)) {
+    return [{ id: 'functions', severity: 'info', side: 'source', message: `the source has no function libraries (new in Redis ${FUNCTIONS_SINCE_TEXT})`, remedy: '' }];
+  }
+  if (libraries === null) {
+    return [{ id: 'functions', severity: 'info', message: `the destination (Redis ${showVersion(oldest.version)}) holds function libraries: the source's are copied`, remedy: '' }];
+  }
+  if (libraries.length === 0) return [{ id: 'functions', severity: 'info', side: 'source', message: 'the source has no function libraries (FUNCTION LIST)', remedy: '' }];
+  const n = libraries.length;
+  const names = [...libraries].sort().map((l) => `"${l}"`).join(', ');
+  return [{
+    id: 'functions',
+    severity: 'warning',
+    side: 'destination',
+    node: oldest.address,
+    message: `${n} function ${n === 1 ? 'library' : 'libraries'} on the source (${names}) cannot be copied to Redis ${showVersion(oldest.version)} (${oldest.address}): FCALL will fail there after cutover; the sink drops every FUNCTION command, counted (droppedFunctions in its stats)`,
+    remedy: `use a destination of Redis ${FUNCTIONS_SINCE_TEXT} or later, or before the cutover move what calls these functions (FCALL) to scripts the destination runs (EVAL)`,
+  }];
 }
