@@ -1,3 +1,4 @@
+import { hashTagForSlot, slotOf } from '../cluster/slots';
 import type { CommandArg } from '../resp/encoder';
 import type { KeyValue, StreamId, StreamValue } from '../rdb/types';
 
@@ -23,6 +24,19 @@ export interface TypedPart {
  */
 export class TypedLimits {
   droppedFieldTtls = 0;
+}
+
+const STAGING = Buffer.from('redis-sync:part:');
+
+/**
+ * Where a key written with typed commands is built before it takes its name (under "skip
+ * existing", see DestinationWriter.keyCommands): in the key's hash slot (its first `{…}` is
+ * the tag of that slot), so the rename is a one-slot command on a cluster, and under the
+ * sync's own `redis-sync:` prefix, which the precheck's emptiness check leaves aside. The
+ * key's name follows, so two keys never share one.
+ */
+export function stagingKey(key: Buffer): Buffer {
+  return Buffer.concat([STAGING, Buffer.from(`{${hashTagForSlot(slotOf(key))}}:`), key]);
 }
 
 function atLeast(v: [number, number], major: number, minor: number): boolean {

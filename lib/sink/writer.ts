@@ -16,7 +16,7 @@ import { SinkError } from './errors';
 import { FIELD_TTL_COMMANDS, fieldTtlCommandsOf, withoutFieldTtlCommand } from './field-ttl';
 import { describeFunctionCommand, FUNCTION, hasFunctionsOf } from './functions';
 import { dumpPayloadFor, restorableBy, restoreCommands } from './restore';
-import { typedCommands, TypedLimits } from './typed';
+import { stagingKey, typedCommands, TypedLimits } from './typed';
 
 /**
  * The seed service's conflict modes: "precheck and intercept" (the destination must be
@@ -686,7 +686,7 @@ export class DestinationWriter {
         } else if (op.kind === 'key') {
           for (const cmd of this.keyCommands(op, new TypedLimits()).slice(-n)) {
             to.send(['ASKING'], null, op);
-            to.send(cmd, this.keyReplies(to, op), op);
+            to.send(cmd, this.replyTo(cmd, this.keyReplies(to, op), to, op), op);
           }
         }
       }
@@ -749,7 +749,7 @@ export class DestinationWriter {
     if (op.chunk === null || op.chunk.index === 0) this.stats.keys++;
     if (!this.restorable(op)) this.stats.typedKeys++;
     const onReply = this.keyReplies(c, op);
-    for (const cmd of this.keyCommands(op, this.limits)) c.send(cmd, onReply, op);
+    for (const cmd of this.keyCommands(op, this.limits)) c.send(cmd, this.replyTo(cmd, onReply, c, op), op);
     this.stats.droppedFieldTtls = this.limits.droppedFieldTtls;
   }
 
@@ -766,7 +766,17 @@ export class DestinationWriter {
     }
     const value = (op.value === null ? decodeRawValue(op.rdbType, op.raw as Buffer, op.rdbVersion) : op) as KeyValue;
     const part = { first: op.chunk === null || op.chunk.index === 0, last: op.chunk === null || op.chunk.last, expireMs: op.expireMs };
-    return typedCommands(op.key, value, part, { version: this.version }, limits);
+    if (this.opts.conflict !== 'skip-existing') return typedCommands(op.key, value, part, { version: this.version }, limits);
+    // "Skip existing" keeps a key the destination holds, as RESTORE without REPLACE does. Typed
+    // commands would add to it (or fail on its type), and a key in parts cannot be decided by
+    // its first part without waiting for the reply before sending the next. So every part goes
+    // to a staging key, and the complete key takes the name only if nothing holds it: RENAMENX
+    // leaves both keys as they are when the name exists (renameGenericCommand in db.c), keeps
+    // the TTL and field TTLs, and is one decision per key, made atomically, whatever its size.
+    const staging = stagingKey(op.key);
+    const commands = typedCommands(staging, value, part, { version: this.version }, limits);
+    if (part.last) commands.push(['RENAMENX', staging, op.key], ['DEL', staging]);
+    return commands;
   }
 
   /**
@@ -776,6 +786,21 @@ export class DestinationWriter {
   private keyReplies(c: NodeConnection, op: KeyOp): ReplyHandler {
     if (this.restorable(op)) return this.opts.conflict === 'skip-existing' ? (r) => this.onSkippable(r, c, op) : null;
     return op.type === 'stream' && (op.chunk === null || op.chunk.last) ? (r) => this.onStreamReply(r, c, op) : null;
+  }
+
+  /** The reply handler of one of a key's commands: keyReplies', but the RENAMENX of a staged key's has its own. */
+  private replyTo(cmd: CommandArg[], onReply: ReplyHandler, c: NodeConnection, op: KeyOp): ReplyHandler {
+    return cmd[0] === 'RENAMENX' ? (r) => this.onStagedRename(r, c, op) : onReply;
+  }
+
+  /**
+   * 0: the destination holds the key, which is kept (the staging key goes with the DEL after).
+   * "no such key": the key's TTL passed while it arrived, and its PEXPIREAT removed the
+   * staging key, as the source drops an expired key.
+   */
+  private onStagedRename(reply: RespValue, c: NodeConnection, op: KeyOp): void {
+    if (reply === 0) this.stats.skippedExisting++;
+    else if (reply instanceof RespError && !/no such key/i.test(reply.message)) c.reportError(reply, op);
   }
 
   private onStreamReply(reply: RespValue, c: NodeConnection, op: KeyOp): void {
