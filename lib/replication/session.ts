@@ -7,7 +7,7 @@ import { ReplicaLink, type LinkRecord, type ReplicaLinkOptions, type ReplPositio
 import type { PositionStore } from './position';
 import { Spool, SpoolRecord, type SpoolEntry } from './spool';
 
-/** The seed service's sync modes: snapshot then stream, snapshot only, stream only. */
+/** Alibaba Cloud DTS's sync modes: snapshot then stream, snapshot only, stream only. */
 export type SyncMode = 'full+incremental' | 'full' | 'incremental';
 
 export type SessionPhase = 'connecting' | 'snapshot' | 'streaming' | 'reconnecting' | 'done' | 'failed' | 'stopped';
