@@ -6,9 +6,27 @@
  * Sources and sinks meet in this process-wide registry by the source node's id, which
  * every batch carries (msg.redisSync.source). With no sink attached nothing waits.
  * Others that wait on the count (a slot router's barrier) wait for changed().
+ *
+ * A position is reported applied only when every batch handed on before it was acknowledged:
+ * batches reach the sinks in order, so an acknowledgement of a later batch cannot hide an
+ * earlier one that is still on its way. What breaks that order is a batch that will never be
+ * applied: one a sink failed on (it stops acknowledging, so nothing after it is reported), or
+ * one in flight to a sink that closed while the source runs (Node-RED drops messages to a
+ * node it is replacing). Once a sink closed with batches unapplied, no position is reported
+ * any more until the source starts again (reset()) and replays from the last applied one.
  */
 /** Batches counted while no sink has ever acknowledged one, before the count is dropped. */
 const UNACKNOWLEDGED_LIMIT = 1000;
+
+type Entry = { seq: number; position: unknown; done: boolean };
+
+/** Why some batch handed on will not be applied: a sink failed on it, or closed with it in flight. */
+export interface FlowFault {
+  sink: string;
+  kind: 'failed' | 'gone';
+  /** For 'failed': the sink's error (its code, else its message). */
+  reason: string;
+}
 
 export class FlowControl {
   private static readonly registry = new Map<string, FlowControl>();
@@ -38,8 +56,11 @@ export class FlowControl {
   private readonly sinks = new Set<string>();
   private waiters: Array<() => void> = [];
   /** Per shard, the batches not yet known applied, in send order. */
-  private readonly queues = new Map<string, Array<{ seq: number; position: unknown; done: boolean }>>();
+  private readonly queues = new Map<string, Entry[]>();
   private readonly shardOf = new Map<number, string>();
+  private readonly faults: FlowFault[] = [];
+  /** A sink closed with batches in flight: they are lost to this run, so no later position is applied. */
+  private lost = false;
   /** What changed() handed out since the last change, if anything. */
   private change: { promise: Promise<void>; resolve: () => void } | null = null;
 
@@ -50,6 +71,11 @@ export class FlowControl {
 
   get attached(): boolean {
     return this.sinks.size > 0;
+  }
+
+  /** The first thing that keeps batches handed on from being applied, if any (see the file comment). */
+  get fault(): FlowFault | null {
+    return this.faults[0] ?? null;
   }
 
   /**
@@ -72,7 +98,20 @@ export class FlowControl {
     if (this.sinks.size !== size) this.notify();
   }
 
+  /** A sink stopped on an error: what it was given and did not apply stays unapplied. */
+  fail(sinkId: string, reason: string): void {
+    this.faults.push({ sink: sinkId, kind: 'failed', reason });
+    this.notify();
+  }
+
+  /** A sink closed: what was in flight to it is not applied, so no position past it may be reported. */
   detach(sinkId: string): void {
+    const failed = this.faults.findIndex((f) => f.sink === sinkId && f.kind === 'failed');
+    if (failed >= 0) this.faults.splice(failed, 1);
+    if (this.sinks.has(sinkId) && [...this.queues.values()].some((q) => q.some((e) => !e.done))) {
+      this.lost = true;
+      this.faults.push({ sink: sinkId, kind: 'gone', reason: '' });
+    }
     const had = this.sinks.delete(sinkId);
     if (this.sinks.size === 0) this.release();
     else if (had) this.notify();
@@ -107,15 +146,44 @@ export class FlowControl {
     if (this.inFlight > 0) this.inFlight--;
     this.notify();
     this.waiters.shift()?.();
-    const q = this.queues.get(shard) as Array<{ seq: number; position: unknown; done: boolean }>;
+    const q = this.queues.get(shard) as Entry[];
     const entry = q.find((e) => e.seq === seq);
     if (entry) entry.done = true;
+    this.settle(shard, q);
+  }
+
+  /**
+   * The stream of `shard` moved to `position` without a batch (link chatter, operations left
+   * out): applied as soon as every batch before it is, at once when none is pending.
+   */
+  pass(shard: string, position: unknown): void {
+    let q = this.queues.get(shard);
+    if (!q) this.queues.set(shard, (q = []));
+    const last = q[q.length - 1];
+    // one such entry behind the pending batches is enough: only the newest position matters
+    if (last !== undefined && last.seq === 0) last.position = position;
+    else q.push({ seq: 0, position, done: true });
+    this.settle(shard, q);
+  }
+
+  /**
+   * The source starts (again) and replays from its last applied position: what it handed on
+   * before is forgotten, and with it that a sink closed on some of it. The sinks stay attached,
+   * and one that failed stays failed (it applies nothing more until it is deployed again).
+   */
+  reset(): void {
+    for (let i = this.faults.length - 1; i >= 0; i--) if (this.faults[i].kind === 'gone') this.faults.splice(i, 1);
+    this.lost = false;
+    this.release();
+  }
+
+  private settle(shard: string, q: Entry[]): void {
     let applied: unknown = undefined;
     while (q.length > 0 && q[0].done) {
-      const e = q.shift() as { position: unknown };
+      const e = q.shift() as Entry;
       if (e.position !== null) applied = e.position;
     }
-    if (applied !== undefined) this.onApplied?.(shard, applied);
+    if (applied !== undefined && !this.lost) this.onApplied?.(shard, applied);
   }
 
   private release(): void {
