@@ -32,12 +32,26 @@ export interface RuntimeNode<M extends NodeMessage = NodeMessage> {
   log(message: string): void;
 }
 
+/** A node (or tab: `disabled`) of the deployed configuration, as RED.nodes.eachNode gives it. */
+export interface DeployedNode {
+  id: string;
+  type: string;
+  /** Its tab or subflow. */
+  z?: string;
+  /** A disabled node. */
+  d?: boolean;
+  /** A disabled tab. */
+  disabled?: boolean;
+}
+
 /** The RED object handed to a node module. */
 export interface NodeRedApi<Def, Node = RuntimeNode> {
   nodes: {
     createNode(node: Node, def: object): void;
     getNode(id: string): unknown;
     registerType(type: string, constructor: (this: Node, def: Def) => void, options?: object): void;
+    /** Every node of the deployed flows, including tabs, subflow templates and config nodes. */
+    eachNode(callback: (node: DeployedNode) => void): void;
   };
   settings: { userDir?: string };
   /** A message of the node's catalog (locales/en-US/<type>.json), `__name__` substituted. */

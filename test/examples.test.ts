@@ -330,6 +330,12 @@ describe('examples', function () {
         assert.equal(p.phaseLabel, 'streaming');
         assert.equal(typeof p.lag.ms, 'number');
         assert.equal(typeof p.lag.bytes, 'number');
+        // no more writes: the sink applies everything the source received, and the JSON says so
+        const idle = await waitFor(async () => {
+          const now = await json();
+          return now.lag.caughtUp ? now : null;
+        }, 10_000, 'the JSON to say caught up');
+        assert.equal(idle.lag.bytes, 0);
         assert.equal(p.shards.length, 1);
         assert.equal(p.shards[0].shard, 'standalone');
         assert.equal(p.errors.count, 0);
@@ -377,7 +383,7 @@ interface Progress {
   phaseLabel: string;
   fullSync: { keysRead: number; bytesRead: number; rdbBytes: number | null; percent: number | null; estimated: boolean };
   applied: { keys: number; commands: number; keysPerSecond: number; commandsPerSecond: number; skippedReplays: number; redirects: number };
-  lag: { ms: number; bytes: number };
+  lag: { ms: number; bytes: number; caughtUp: boolean };
   spoolBytes: number;
   reconnects: number;
   errors: { count: number; last: { node: string; message: string; at: number } | null };

@@ -201,3 +201,101 @@ describe('redis-replica-source node with a source that sends bad data', function
     });
   }
 });
+
+describe('redis-replica-source node with a sink: lag, caughtUp, status and the saved position count what the sink applied', function () {
+  this.timeout(60_000);
+  let source: RedisServer;
+  let destination: RedisServer;
+  let dir: string;
+  before(async () => {
+    await startNodeRed();
+    source = await startRedis();
+    destination = await startRedis();
+  });
+  after(async () => {
+    await stopNodeRed();
+    await source.stop();
+    await destination.stop();
+  });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'node-source-sink-'));
+  });
+  afterEach(async () => {
+    await unloadFlow();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  interface Progress {
+    phase: string;
+    caughtUp: boolean;
+    lagBytes: number;
+    lagMs: number;
+    shards: Array<{ received: number | null; applied: number | null; offset: number | null }>;
+    sink: { deployed: boolean; attached: boolean; fault: { kind: string; reason: string } | null };
+  }
+
+  it('a sink that stops on WRONGTYPE: the source turns red "sink failed", lag grows from what the sink applied, caughtUp stays false, and the saved position stays below the refused write', async () => {
+    const c = source.client();
+    const d = destination.client();
+    await c.flushall();
+    await d.flushall();
+    for (let i = 0; i < 20; i++) await c.set(`k${i}`, String(i));
+    // a key the source will write as a set, a string on the destination: its SADD is refused
+    await d.set('clash', 'a string');
+    await loadFlow(
+      [...nodes(), builtNode('redis-cluster-sink')],
+      testFlow(
+        [
+          { id: 'ep', type: 'redis-endpoint', mode: 'standalone', host: '127.0.0.1', port: String(source.port) },
+          { id: 'dstEp', type: 'redis-endpoint', mode: 'standalone', host: '127.0.0.1', port: String(destination.port) },
+          { id: 'src', type: 'redis-replica-source', z: 'tab', endpoint: 'ep', spoolDir: dir, batchLatencyMs: 5, wires: [['sink'], ['progress']] },
+          { id: 'sink', type: 'redis-cluster-sink', z: 'tab', endpoint: 'dstEp', wires: [[]] },
+        ],
+        ['progress'],
+      ),
+    );
+    const progress = received('progress');
+    const caught = received('caught');
+    const statuses = statusesOf('src');
+    const latest = (): Progress => progress[progress.length - 1].payload as Progress;
+
+    // applied: everything received, caught up, green
+    for (let i = 0; i < 10; i++) await c.incr('n');
+    const before = await masterOffset(c);
+    await waitFor(() => progress.length > 0 && latest().caughtUp && (latest().shards[0].applied ?? 0) >= before, 20_000, 'caught up after the snapshot and 10 writes');
+    assert.equal(latest().lagBytes, 0);
+    assert.equal(latest().lagMs, 0);
+    assert.deepEqual(latest().sink, { deployed: true, attached: true, fault: null });
+    await waitFor(() => /^green:streaming lag \d+ms$/.test(statuses.at(-1) ?? ''), 5000, 'a green streaming status');
+
+    // the sink stops at the SADD; the writes after it are received and never applied
+    await c.sadd('clash', 'm');
+    const refused = await masterOffset(c);
+    for (let i = 0; i < 10; i++) await c.incr('n');
+    const after = await masterOffset(c);
+    await waitFor(() => caught.some((m) => /WRONGTYPE/.test(String(m.error?.message))), 10_000, 'the sink failing');
+    const stuck = await waitFor(() => {
+      const p = latest();
+      return (p.shards[0].received ?? 0) >= after ? p : null;
+    }, 10_000, 'the source receiving every write');
+    await waitFor(() => statuses.at(-1)?.startsWith('red:sink failed, lag '), 5000, 'a red "sink failed" status');
+    assert.equal(stuck.caughtUp, false);
+    assert.equal(stuck.sink.fault?.kind, 'failed');
+    assert.match(String(stuck.sink.fault?.reason), /WRONGTYPE/);
+    assert.ok((stuck.shards[0].applied ?? Infinity) < after, `applied ${stuck.shards[0].applied}, written up to ${after}`);
+    assert.ok(stuck.lagBytes >= after - (stuck.shards[0].applied as number), `lag ${stuck.lagBytes} B`);
+    // a second later the lag in ms has grown with the time the writes wait
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.ok(latest().lagMs >= 1000, `lag ${latest().lagMs} ms`);
+    assert.equal(latest().caughtUp, false);
+    const sinceFailure = statuses.slice(statuses.findIndex((s) => s.startsWith('red:sink failed')));
+    assert.ok(!sinceFailure.some((s) => s.startsWith('green:')), `no green status after the failure: ${sinceFailure.join(', ')}`);
+
+    // what is saved as the resume point is what the sink applied, below the refused write
+    await unloadFlow();
+    const saved = JSON.parse(readFileSync(join(dir, 'positions.json'), 'utf8')) as Record<string, { offset: number }>;
+    assert.ok(saved.standalone.offset >= before && saved.standalone.offset < refused, `saved ${saved.standalone.offset}: applied up to ${before}, the refused write ends at ${refused}`);
+    c.disconnect();
+    d.disconnect();
+  });
+});

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Redis from 'ioredis';
 import type { CommandOp, KeyOp, Operation } from '../lib/ops/operation';
+import type { ReplPosition } from '../lib/replication/link';
 import { FilePositionStore } from '../lib/replication/position';
 import { ReplicaSession, type ReplicaSessionOptions } from '../lib/replication/session';
 import { startRedis, type RedisServer } from './harness';
@@ -148,6 +149,50 @@ describe('replica session: spool, batches, positions, modes', function () {
       ['SET after'],
     );
     await s.stop();
+  });
+
+  it('where a sink confirms: saves, and measures as applied, only confirmed positions, also from a save deferred while batches were only handed on', async () => {
+    await c.flushall();
+    const ops: Operation[] = [];
+    const handed: Array<ReplPosition | null> = [];
+    const store = new FilePositionStore(join(dir, 'positions.json'));
+    const s = session(ops, {
+      positions: store,
+      confirmedOnly: () => true,
+      onBatch: async (batch, _s, position) => {
+        ops.push(...batch);
+        handed.push(position);
+      },
+    });
+    await s.start();
+    await until(() => s.phase === 'streaming', 'streaming');
+    // the first stream position (the snapshot-end's) is applied: the reference for what follows
+    await until(() => handed.some((p) => p !== null), 'a stream position handed on');
+    const first = handed.find((p) => p !== null) as ReplPosition;
+    await s.confirm(first);
+    await until(async () => (await new FilePositionStore(join(dir, 'positions.json')).load('src'))?.offset === first.offset, 'the confirmed position saved', 3000);
+    // handed on within the second after that save: the save is deferred, and nothing is confirmed meanwhile
+    for (let i = 0; i < 50; i++) await c.incr('n');
+    const target = await masterOffset(c);
+    await until(() => (s.progress.offset ?? -1) >= target, 'the writes handed on');
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal((await new FilePositionStore(join(dir, 'positions.json')).load('src'))?.offset, first.offset, 'the deferred save wrote what was confirmed, not what was handed on');
+    let p = s.progress;
+    assert.equal(p.caughtUp, false);
+    assert.equal(p.applied, first.offset);
+    assert.ok(p.lagBytes >= target - first.offset, `lag ${p.lagBytes} B`);
+    assert.ok(p.lagMs >= 1500, `lag ${p.lagMs} ms`);
+    // confirmed up to the last batch: caught up, no lag, and that is what is saved
+    const last = handed[handed.length - 1] as ReplPosition;
+    await s.confirm(last);
+    p = s.progress;
+    assert.equal(p.applied, last.offset);
+    // what came after the last batch is link chatter (a PING every 10 s), if anything
+    assert.equal(p.lagBytes, (p.received as number) - last.offset);
+    assert.ok(p.lagBytes < 100, `lag ${p.lagBytes} B`);
+    assert.equal(p.caughtUp, p.lagBytes === 0);
+    await s.stop();
+    assert.equal((await new FilePositionStore(join(dir, 'positions.json')).load('src'))?.offset, last.offset);
   });
 
   it('fails for good, with the reason, when the credentials are wrong', async () => {

@@ -36,8 +36,16 @@ export interface ReplicaSessionOptions {
    */
   onBatch: (ops: Operation[], session: ReplicaSession, position: ReplPosition | null) => Promise<void>;
   /**
-   * While this returns true, the saved position is only what `confirm()` was given (what a
-   * sink applied), not what was handed on: after a crash, the replay starts from there.
+   * The stream moved to `position` without a batch (link chatter, or operations that
+   * incremental mode leaves out): it is applied once every batch handed on before it is.
+   * Where confirmedOnly holds, this must come back through confirm() as the batches do;
+   * otherwise an idle source could never be confirmed up to what it received.
+   */
+  onPassed?: (session: ReplicaSession, position: ReplPosition) => void;
+  /**
+   * While this returns true, what is saved as the resume point and measured as applied (lag,
+   * caughtUp) is only what `confirm()` was given (what a sink applied), not what was handed
+   * on: after a crash, the replay starts from there. Asked at every save and every progress.
    */
   confirmedOnly?: () => boolean;
 }
@@ -51,12 +59,20 @@ export interface SessionProgress {
   /** PSYNC sent, the master not yet answering: a diskless sync held back (repl-diskless-sync-delay) or a BGSAVE running. */
   waitingForMaster: boolean;
   snapshot: SnapshotProgress;
-  /** Replication offset of the last operation handed on, and of the last byte received. */
+  /** Replication offset of the last operation handed on, of the last byte received, and up to which everything is applied. */
   offset: number | null;
   received: number | null;
+  applied: number | null;
+  /**
+   * Bytes of the replication stream received and not yet applied: applied means confirmed
+   * by a sink where confirmedOnly holds, else handed on. Only what a full sync streams after
+   * its snapshot counts in bytes (the snapshot shows in `snapshot`); see `caughtUp`.
+   */
   lagBytes: number;
-  /** How long the oldest byte not yet handed on has waited (0 when caught up). */
+  /** How long the oldest byte received and not yet applied has waited (0 when caught up); a full sync counts from its start. */
   lagMs: number;
+  /** Streaming, and everything received is applied. */
+  caughtUp: boolean;
   spoolBytes: number;
   reconnects: number;
   lastError: string | null;
@@ -92,6 +108,9 @@ export function snapshotProgress(keys: number, bytes: number, size: number | nul
 }
 
 const POSITION_SAVE_MS = 1000;
+
+/** Arrival times kept for the lag in ms (see ReplicaSession.arrivals). */
+const MAX_ARRIVALS = 1000;
 
 /** Per Buffer or array in memory beyond its bytes: what makes many small elements cost more than their size. */
 const OVERHEAD = 64;
@@ -172,7 +191,12 @@ export class ReplicaSession extends EventEmitter {
   private confirmed: ReplPosition | null = null;
   private savedAt = 0;
   private saveTimer: NodeJS.Timeout | null = null;
-  /** When stream bytes arrived: [offset after the chunk, ms], oldest first, pruned as they are handed on. */
+  /** The saved position's offset and replid as last written, so an unchanged one is not written again. */
+  private saved: ReplPosition | null = null;
+  /**
+   * When stream bytes arrived: [offset after the chunk, ms], oldest first, pruned as they are
+   * applied; a full sync adds its start (its offset, when it began).
+   */
   private arrivals: Array<[number, number]> = [];
   private stopping = false;
   private ended = false;
@@ -199,7 +223,7 @@ export class ReplicaSession extends EventEmitter {
   async start(): Promise<void> {
     this.spool = await Spool.open(join(this.opts.spoolDir), { mode: 'reset', maxBytes: this.opts.spoolMaxBytes });
     this.received = this.mode === 'full' ? null : await this.opts.positions.load(this.opts.shard);
-    this.handedOn = this.confirmed = this.received;
+    this.handedOn = this.confirmed = this.saved = this.received;
     this.loops = Promise.all([this.linkLoop(), this.consumeLoop()]);
   }
 
@@ -224,9 +248,12 @@ export class ReplicaSession extends EventEmitter {
     const d = this.decoder;
     const link = this.link;
     const size = link?.rdbSize ?? null;
-    const offset = this.handedOn?.offset ?? null;
-    const received = this.received?.offset ?? null;
-    const lagBytes = offset !== null && received !== null && this.phase === 'streaming' ? Math.max(0, received - offset) : 0;
+    const received = this.received;
+    const applied = this.applied;
+    const comparable = applied !== null && received !== null && applied.replid === received.replid;
+    let lagBytes = 0;
+    if (comparable) lagBytes = Math.max(0, received.offset - applied.offset);
+    else if (received !== null && this.arrivals.length > 0) lagBytes = Math.max(0, received.offset - this.arrivals[0][0]);
     return {
       shard: this.opts.shard,
       phase: this.phase,
@@ -234,10 +261,12 @@ export class ReplicaSession extends EventEmitter {
       server: link?.server ?? null,
       waitingForMaster: link?.state === 'psync' || link?.state === 'waiting-rdb',
       snapshot: snapshotProgress(d.snapshotKeys, d.snapshotBytes, size, link?.server?.keys ?? null, this.snapshotStartedAt === null ? null : Date.now() - this.snapshotStartedAt, this.snapshotStartedAt !== null && d.phase === 'stream'),
-      offset,
-      received,
+      offset: this.handedOn?.offset ?? null,
+      received: received?.offset ?? null,
+      applied: applied?.offset ?? null,
       lagBytes,
-      lagMs: lagBytes === 0 || this.arrivals.length === 0 ? 0 : Date.now() - this.arrivals[0][1],
+      lagMs: this.arrivals.length === 0 ? 0 : Date.now() - this.arrivals[0][1],
+      caughtUp: this.phase === 'streaming' && comparable && applied.offset >= received.offset,
       spoolBytes: this.spool?.stats.bytesOnDisk ?? 0,
       reconnects: this.reconnects,
       lastError: this.lastError?.message ?? null,
@@ -340,10 +369,19 @@ export class ReplicaSession extends EventEmitter {
       // one entry per 10 ms is precise enough for a lag in ms, and keeps the list short
       if (last === undefined || Date.now() - last[1] >= 10) this.arrivals.push([this.received.offset, Date.now()]);
       else last[0] = this.received.offset;
+      // while nothing is applied (a sink stopped) the list would grow without end: two neighbours
+      // become one with the older time, so the lag of the oldest byte stays exact, the rest coarser
+      if (this.arrivals.length > MAX_ARRIVALS) {
+        const a = this.arrivals;
+        this.arrivals = [];
+        for (let i = 0; i < a.length; i += 2) this.arrivals.push([a[Math.min(i + 1, a.length - 1)][0], a[i][1]]);
+      }
     }
     if (rec.kind === 'fullresync') {
       this.inSnapshot = true;
-      this.arrivals = []; // a new offset space
+      // a new offset space, and a snapshot to apply before anything of it counts as applied;
+      // what of the old one waits unapplied keeps its time
+      this.arrivals = [[rec.offset, this.arrivals[0]?.[1] ?? Date.now()]];
     }
     else if (rec.kind === 'rdb-end') this.inSnapshot = false;
   }
@@ -397,7 +435,7 @@ export class ReplicaSession extends EventEmitter {
         }
         this.trackPhase();
         // link chatter (PING) moves the position without an operation to hand on
-        if (batch.length === 0) await this.markHandedOn();
+        if (batch.length === 0) await this.markHandedOn(true);
         if ((batch.length >= maxOps || bytes >= maxBytes) && !openTransaction(batch)) {
           await this.handOn(batch);
           batch = [];
@@ -437,17 +475,35 @@ export class ReplicaSession extends EventEmitter {
     const ops = this.mode === 'incremental' ? batch.filter((o) => o.kind === 'command' && o.offset > this.snapshotOffset()) : batch;
     const position = this.decoder.phase === 'stream' && this.decoder.position ? { ...this.decoder.position } : null;
     if (ops.length > 0) await this.opts.onBatch(ops, this, position);
-    await this.markHandedOn();
+    await this.markHandedOn(ops.length === 0);
   }
 
-  /** Everything decoded so far is handed on: the position moves (and is saved now and then). */
-  private async markHandedOn(): Promise<void> {
-    if (this.decoder.phase !== 'stream' || this.decoder.position === null) return;
-    this.handedOn = { ...this.decoder.position };
-    let i = 0;
-    while (i < this.arrivals.length && this.arrivals[i][0] <= this.handedOn.offset) i++;
-    if (i > 0) this.arrivals.splice(0, i);
+  /**
+   * Everything decoded so far is handed on: the position moves (and is saved now and then).
+   * `passed`: no batch carries it, so it is handed to onPassed when it moved.
+   */
+  private async markHandedOn(passed: boolean): Promise<void> {
+    const position = this.decoder.position;
+    if (this.decoder.phase !== 'stream' || position === null) return;
+    const moved = this.handedOn === null || this.handedOn.offset !== position.offset || this.handedOn.replid !== position.replid;
+    this.handedOn = { ...position };
+    if (passed && moved) this.opts.onPassed?.(this, { ...position });
+    this.pruneArrivals();
     await this.savePosition(false);
+  }
+
+  /** Where everything before is applied: confirmed by a sink where one may consume the stream, else handed on. */
+  private get applied(): ReplPosition | null {
+    return this.opts.confirmedOnly?.() ? this.confirmed : this.handedOn;
+  }
+
+  /** Forgets the arrival times of what is applied; an applied position of another replication id says nothing of them. */
+  private pruneArrivals(): void {
+    const applied = this.applied;
+    if (applied === null || this.received === null || applied.replid !== this.received.replid) return;
+    let i = 0;
+    while (i < this.arrivals.length && this.arrivals[i][0] <= applied.offset) i++;
+    if (i > 0) this.arrivals.splice(0, i);
   }
 
   /** In incremental mode, what a forced full sync would copy is skipped: only later commands count. */
@@ -458,13 +514,17 @@ export class ReplicaSession extends EventEmitter {
   /** A sink applied everything up to `position` (see confirmedOnly). */
   async confirm(position: ReplPosition): Promise<void> {
     this.confirmed = { ...position };
+    this.pruneArrivals();
     await this.savePosition(false);
   }
 
-  /** Saves at most once a second; a change inside that second is saved when it ends. */
+  /**
+   * Saves at most once a second; a change inside that second is saved when it ends. What is
+   * saved is chosen when it is written (see `applied`): a timer set while a batch was only
+   * handed on writes what a sink confirmed by the time it fires, never that batch's position.
+   */
   private async savePosition(now: boolean): Promise<void> {
-    const position = this.opts.confirmedOnly?.() ? this.confirmed : this.handedOn;
-    if (position === null || (this.mode === 'full' && !now)) return;
+    if (this.mode === 'full' && !now) return;
     const wait = this.savedAt + POSITION_SAVE_MS - Date.now();
     if (!now && wait > 0) {
       this.saveTimer ??= setTimeout(() => {
@@ -475,7 +535,10 @@ export class ReplicaSession extends EventEmitter {
     }
     if (this.saveTimer) clearTimeout(this.saveTimer);
     this.saveTimer = null;
+    const position = this.applied;
+    if (position === null || (this.saved !== null && this.saved.replid === position.replid && this.saved.offset === position.offset)) return;
     this.savedAt = Date.now();
+    this.saved = { ...position };
     await this.opts.positions.save(this.opts.shard, { ...position });
   }
 }

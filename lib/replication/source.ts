@@ -30,6 +30,8 @@ export interface ReplicaSourceOptions {
   /** The port announced to masters (REPLCONF listening-port). */
   listeningPort?: number;
   onBatch: (ops: Operation[], shard: string, position: ReplPosition | null) => Promise<void>;
+  /** See ReplicaSessionOptions.onPassed. */
+  onPassed?: (shard: string, position: ReplPosition) => void;
   /** See ReplicaSessionOptions.confirmedOnly. */
   confirmedOnly?: () => boolean;
 }
@@ -40,8 +42,11 @@ export interface SourceProgress {
   snapshot: SnapshotProgress;
   /** Some shard's master holds its sync back (repl-diskless-sync-delay, a BGSAVE running). */
   waitingForMaster: boolean;
+  /** Sums and maximum of the shards' (see SessionProgress). */
   lagBytes: number;
   lagMs: number;
+  /** Streaming, and every shard has everything it received applied. */
+  caughtUp: boolean;
   spoolBytes: number;
   reconnects: number;
 }
@@ -143,6 +148,7 @@ export class ReplicaSource extends EventEmitter {
       waitingForMaster: shards.some((p) => p.waitingForMaster),
       lagBytes: shards.reduce((a, p) => a + p.lagBytes, 0),
       lagMs: shards.reduce((a, p) => Math.max(a, p.lagMs), 0),
+      caughtUp: this.phase === 'streaming' && shards.length > 0 && shards.every((p) => p.caughtUp),
       spoolBytes: shards.reduce((a, p) => a + p.spoolBytes, 0),
       reconnects: shards.reduce((a, p) => a + p.reconnects, 0),
     };
@@ -189,6 +195,7 @@ export class ReplicaSource extends EventEmitter {
       batchBytes: this.opts.batchBytes,
       batchLatencyMs: this.opts.batchLatencyMs,
       onBatch: (ops, _session, position) => this.opts.onBatch(ops, key, position),
+      onPassed: (_session, position) => this.opts.onPassed?.(key, position),
       confirmedOnly: this.opts.confirmedOnly,
     };
     const session = new ReplicaSession(sessionOpts);

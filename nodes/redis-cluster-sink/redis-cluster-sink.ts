@@ -142,6 +142,8 @@ export = function register(RED: NodeRedApi): void {
             if (failed || closing) return done();
             // stop here: later batches depend on this one; the source waits, nothing is lost
             failed = err;
+            // its sources must not show their stream as being applied (see FlowControl.fault)
+            for (const s of sources) FlowControl.for(s).fail(def.id, err.message);
             node.status(failureStatus(RED._('redis-cluster-sink.status.failed'), err));
             done(err);
           },

@@ -5,12 +5,12 @@
  */
 import { join } from 'node:path';
 import type { EndpointHandle, EndpointUser } from '../../lib/endpoint';
-import { FlowControl } from '../../lib/ops/flow-control';
+import { FlowControl, type FlowFault } from '../../lib/ops/flow-control';
 import type { Operation } from '../../lib/ops/operation';
 import type { ReplPosition } from '../../lib/replication/link';
 import type { SyncMode } from '../../lib/replication/session';
 import { ReplicaSource, type SourceProgress } from '../../lib/replication/source';
-import { failureStatus, NodeFault, shortCount as short, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode, type NodeStatus } from '../node-red';
+import { failureStatus, NodeFault, shortCount as short, type DeployedNode, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode, type NodeStatus } from '../node-red';
 
 type NodeMessage = BaseMessage;
 type NodeRedNode = RuntimeNode<NodeMessage> & EndpointUser;
@@ -33,6 +33,25 @@ interface SourceDef {
 }
 
 const MB = 1024 * 1024;
+
+/**
+ * Whether a redis-cluster-sink may consume this source's stream: any enabled one deployed in
+ * this runtime. Asked from the deployed configuration, which is complete before the first
+ * node starts and follows every deploy, so it is known before the first batch (a sink itself
+ * only learns which source it serves when a batch reaches it). Which sinks a source's batches
+ * reach cannot be told from the wires for sure: link nodes, Catch and Complete nodes, subflows
+ * and third-party nodes move messages without them. A wrong "no" would save positions no sink
+ * applied; a wrong "yes" only keeps a source with no sink of its own from saving any.
+ */
+function sinkDeployed(RED: NodeRedApi): boolean {
+  const disabledTabs = new Set<string>();
+  const sinks: DeployedNode[] = [];
+  RED.nodes.eachNode((n) => {
+    if (n.type === 'tab' && n.disabled === true) disabledTabs.add(n.id);
+    else if (n.type === 'redis-cluster-sink' && n.d !== true) sinks.push(n);
+  });
+  return sinks.some((n) => n.z === undefined || !disabledTabs.has(n.z));
+}
 
 /** A number from the edit dialog; empty, negative or 0 (unless allowed) gives the default. */
 function num(v: string | number | undefined, fallback: number, zeroAllowed = false): number {
@@ -59,6 +78,19 @@ export = function register(RED: NodeRedApi): void {
     const status = (s: NodeStatus): void => node.status(s);
     status({ fill: 'grey', shape: 'ring', text: RED._('redis-replica-source.status.idle') });
 
+    const lagText = (ms: number): string => (ms < 1000 ? `${ms}ms` : `${(ms / 1000).toFixed(1)}s`);
+
+    /** What keeps the stream from being applied, for the status; null while nothing does. */
+    function sinkProblem(p: SourceProgress): NodeStatus | null {
+      if (p.caughtUp || !sinkDeployed(RED)) return null;
+      const fault = flow.fault;
+      const lag = lagText(p.lagMs);
+      if (fault?.kind === 'failed') return { fill: 'red', shape: 'ring', text: RED._('redis-replica-source.status.sinkFailed', { lag }) };
+      if (fault?.kind === 'gone') return { fill: 'red', shape: 'ring', text: RED._('redis-replica-source.status.sinkGone', { lag }) };
+      if (!flow.attached) return { fill: 'yellow', shape: 'ring', text: RED._('redis-replica-source.status.noSink', { lag }) };
+      return null;
+    }
+
     function statusText(p: SourceProgress): NodeStatus {
       switch (p.phase) {
         case 'snapshot': {
@@ -67,7 +99,8 @@ export = function register(RED: NodeRedApi): void {
           return { fill: 'blue', shape: 'dot', text: RED._('redis-replica-source.status.full', { pct, keys: short(p.snapshot.keys) }) };
         }
         case 'streaming':
-          return { fill: 'green', shape: 'dot', text: RED._('redis-replica-source.status.streaming', { lag: p.lagMs < 1000 ? `${p.lagMs}ms` : `${(p.lagMs / 1000).toFixed(1)}s` }) };
+          // green says the stream is being applied: not while a sink failed or is gone, or none took it yet
+          return sinkProblem(p) ?? { fill: 'green', shape: 'dot', text: RED._('redis-replica-source.status.streaming', { lag: lagText(p.lagMs) }) };
         case 'reconnecting':
           return { fill: 'yellow', shape: 'ring', text: RED._('redis-replica-source.status.reconnecting', { n: p.reconnects }) };
         case 'done':
@@ -79,11 +112,21 @@ export = function register(RED: NodeRedApi): void {
       }
     }
 
+    /** The fault already said in the log and to Catch nodes, so it is said once. */
+    let faultSaid: FlowFault | null = null;
+
     function report(): void {
       if (!source) return;
       const p = source.progress;
       status(statusText(p));
-      node.send([null, { topic: 'redis-sync/progress', payload: { source: def.id, ...p, at: Date.now() } }]);
+      const fault = flow.fault;
+      if (fault?.kind === 'gone' && fault !== faultSaid) {
+        faultSaid = fault;
+        const text = RED._('redis-replica-source.errors.sinkGone', { sink: fault.sink });
+        node.error(text, { ...startMsg, error: { message: text } });
+      }
+      const sink = { deployed: sinkDeployed(RED), attached: flow.attached, fault };
+      node.send([null, { topic: 'redis-sync/progress', payload: { source: def.id, ...p, sink, at: Date.now() } }]);
     }
 
     function fail(err: Error): void {
@@ -96,6 +139,8 @@ export = function register(RED: NodeRedApi): void {
       if (!endpoint) throw new NodeFault('CONFIG', RED._('redis-replica-source.errors.noEndpoint'));
       startMsg = msg;
       stopping = null;
+      // a new run replays from the last applied position: what the last one handed on is forgotten
+      flow.reset();
       const s = new ReplicaSource({
         endpoint: endpoint.config,
         mode: def.mode ?? 'full+incremental',
@@ -111,8 +156,10 @@ export = function register(RED: NodeRedApi): void {
           const seq = await flow.acquire(shard, position);
           node.send([{ topic: 'redis-sync/ops', payload: ops, redisSync: { source: def.id, shard, seq } }, null]);
         },
-        // with a sink acknowledging batches, only what it applied is a safe resume point
-        confirmedOnly: () => flow.attached,
+        onPassed: (shard, position) => flow.pass(shard, position),
+        // where a sink may consume the stream, only what a sink applied is a safe resume point,
+        // from the first batch on: see sinkDeployed
+        confirmedOnly: () => sinkDeployed(RED),
       });
       flow.onApplied = (shard, position) => void s.confirm(shard, position as ReplPosition);
       source = s;
