@@ -141,18 +141,58 @@ export class Checkpoints {
   }
 
   async writeBarrier(source: string, shard: string, offset: number): Promise<void> {
+    const cmd = this.barrierCommand(source, shard, offset);
+    if (cmd === null) return;
+    this.noteBarrier(source, shard, offset);
+    check(await this.call(0, cmd));
+  }
+
+  /** The command that records a barrier (null: nothing to record), for a MULTI of the caller's (then noteBarrier once it ran). */
+  private barrierCommand(source: string, shard: string, offset: number): CommandArg[] | null {
     const id = `${source}|${shard}`;
     const st = this.state.get(id);
-    if (!st) return;
+    if (!st) return null;
     // Every command a snapshot implies (its function libraries, the scripts Redis 4 and 5 keep
     // in it: see ReplicationDecoder) carries the snapshot's offset, so a record at that offset
     // would count those still to come as applied. Like the snapshot's keys they are not
     // recorded: nothing continues from inside a snapshot (ReplicaSession saves positions of the
     // stream only; a snapshot cut short means a new full sync, a new epoch), and applied again
     // after a lost connection they leave the same result (FUNCTION LOAD REPLACE, SCRIPT LOAD).
-    if (offset === st.snapshotOffset) return;
-    st.barrier = offset;
-    check(await this.call(0, ['HSET', this.globalKey(), `${id}|barrier`, `${st.epoch} ${offset}`]));
+    if (offset === st.snapshotOffset) return null;
+    return ['HSET', this.globalKey(), `${id}|barrier`, `${st.epoch} ${offset}`];
+  }
+
+  /** A barrier recorded by the caller's MULTI (rewriteCommands) ran. */
+  noteBarrier(source: string, shard: string, offset: number): void {
+    const st = this.state.get(`${source}|${shard}`);
+    if (st !== undefined && offset !== st.snapshotOffset) st.barrier = offset;
+  }
+
+  /**
+   * What the destination records beyond the lanes, of every pipeline: epochs, barriers, moved
+   * keys (see prepare). Read before a flush that takes it away (see rewriteCommands).
+   */
+  async record(): Promise<RespValue[]> {
+    const r = await this.call(0, ['HGETALL', this.globalKey()]);
+    check(r);
+    return Array.isArray(r) ? r : [];
+  }
+
+  /**
+   * The commands, for a MULTI on the master of slot 0 (db 0), that write `record` again (after
+   * a flush took it) and the barrier of the command the MULTI runs (null: none recorded).
+   */
+  rewriteCommands(record: RespValue[] | null, barrier: { source: string; shard: string; offset: number } | null): CommandArg[][] {
+    const out: CommandArg[][] = [];
+    if (record !== null && record.length > 0) out.push(['HSET', this.globalKey(), ...(record as CommandArg[])]);
+    const b = barrier === null ? null : this.barrierCommand(barrier.source, barrier.shard, barrier.offset);
+    if (b !== null) out.push(b);
+    return out;
+  }
+
+  /** The keys of a standalone destination's record, all in db 0 (a SWAPDB must leave them there: see DestinationWriter.swapDbs). */
+  standaloneKeys(): string[] {
+    return [PREFIX, this.globalKey()];
   }
 
   /** Whether keys of this source shard went to the destination under names outside its slots (see noteMovedKeys). */

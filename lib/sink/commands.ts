@@ -58,8 +58,5 @@ export function isReplaySafe(name: string, args: Buffer[]): boolean {
 /** Keyless commands that every master of a cluster destination must run. */
 export const TO_EVERY_MASTER = new Set(['FLUSHALL', 'FLUSHDB', 'SCRIPT', 'FUNCTION']);
 
-/** Commands that only make sense between dbs, which a cluster does not have. */
-export const STANDALONE_ONLY = new Set(['SWAPDB', 'MOVE']);
-
 /** Transaction markers: the sink groups a transaction's commands by their `tx` id instead. */
 export const TX_MARKERS = new Set(['MULTI', 'EXEC', 'DISCARD']);

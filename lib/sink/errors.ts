@@ -1,6 +1,6 @@
 import type { RespError } from '../resp/errors';
 
-export type SinkErrorCode = 'CONNECT' | 'CONNECTION' | 'CLUSTERDOWN' | 'MOVED' | 'DB' | 'CROSSSLOT' | 'SLOT' | 'NOT_EMPTY' | 'REPLY';
+export type SinkErrorCode = 'CONNECT' | 'CONNECTION' | 'CLUSTERDOWN' | 'MOVED' | 'CROSSSLOT' | 'SLOT' | 'NOT_EMPTY' | 'REPLY';
 
 /**
  * A failure to apply an operation. For a refused command the message names the command,

@@ -10,8 +10,9 @@ import type { CommandArg } from '../resp/encoder';
 import { RespError } from '../resp/errors';
 import type { RespValue } from '../resp/parser';
 import { Checkpoints } from './checkpoints';
-import { isReplaySafe, STANDALONE_ONLY, TO_EVERY_MASTER, TX_MARKERS } from './commands';
+import { isReplaySafe, TO_EVERY_MASTER, TX_MARKERS } from './commands';
 import { NodeConnection, type ConnectionOptions, type ReplyFailure, type ReplyHandler } from './connection';
+import { DestinationDbs, type Dropped } from './dbs';
 import { SinkError } from './errors';
 import { FIELD_TTL_COMMANDS, fieldTtlCommandsOf, withoutFieldTtlCommand } from './field-ttl';
 import { describeFunctionCommand, FUNCTION, hasFunctionsOf } from './functions';
@@ -38,6 +39,11 @@ export interface WriterOptions {
    * with what it did (describeFunctionCommand), so that it is never dropped silently.
    */
   onDroppedFunction?: (what: string) => void;
+  /**
+   * Told the first time an operation of each label (see dbs.ts) is dropped because the
+   * destination has no db for it, with what was dropped and what to do: never silently.
+   */
+  onDropped?: (label: string, why: string) => void;
 }
 
 export interface BatchContext {
@@ -70,6 +76,8 @@ export interface WriterStats {
   redirects: number;
   /** Commands sent to the node importing their slot (ASK), while the slot was migrating. */
   asks: number;
+  /** Operations dropped for want of a db on the destination, by label: `db <n>`, SWAPDB, MOVE, COPY (see dbs.ts). */
+  dropped: Record<string, number>;
 }
 
 const FULL_SLOTS = 16384;
@@ -126,14 +134,16 @@ interface InFlight {
  * pipelined per node. Exactly once: see commands.ts and checkpoints.ts for the rule.
  */
 export class DestinationWriter {
-  readonly stats: WriterStats = { keys: 0, commands: 0, skippedReplays: 0, skippedExisting: 0, typedKeys: 0, droppedFieldTtls: 0, droppedFunctions: 0, lostPendingEntries: 0, redirects: 0, asks: 0 };
-  private readonly opts: Required<Omit<WriterOptions, 'endpoint' | 'onReconnect' | 'onDroppedFunction'>> & Pick<WriterOptions, 'endpoint' | 'onReconnect' | 'onDroppedFunction'>;
+  readonly stats: WriterStats = { keys: 0, commands: 0, skippedReplays: 0, skippedExisting: 0, typedKeys: 0, droppedFieldTtls: 0, droppedFunctions: 0, lostPendingEntries: 0, redirects: 0, asks: 0, dropped: {} };
+  private readonly opts: Required<Omit<WriterOptions, 'endpoint' | 'onReconnect' | 'onDroppedFunction' | 'onDropped'>> & Pick<WriterOptions, 'endpoint' | 'onReconnect' | 'onDroppedFunction' | 'onDropped'>;
   private readonly limits = new TypedLimits();
   private cluster = false;
   private version: [number, number] = [0, 0];
   private rdbVersion = 0;
   /** Which of NEWER_COMMANDS the destination has (see withoutFieldTtlCommand, functions.ts). */
   private knownCommands: ReadonlySet<string> = new Set();
+  /** The dbs the destination has (see dbs.ts). */
+  private dbs = new DestinationDbs(Infinity, false);
   private conns = new Map<string, NodeConnection>();
   private slotMap: NodeConnection[] = [];
   private masters: NodeConnection[] = [];
@@ -161,6 +171,7 @@ export class DestinationWriter {
       restoreMaxBytes: opts.restoreMaxBytes ?? 64 * 1024 * 1024,
       onReconnect: opts.onReconnect,
       onDroppedFunction: opts.onDroppedFunction,
+      onDropped: opts.onDropped,
     };
   }
 
@@ -198,6 +209,7 @@ export class DestinationWriter {
     this.rdbVersion = rdbVersionOfServer(this.version);
     this.cluster = /cluster_enabled:1/.test(info);
     this.knownCommands = await this.newerCommandsOf(first);
+    this.dbs = new DestinationDbs(this.cluster ? 1 : await this.databasesOf(first), this.cluster);
     if (this.cluster) await this.refreshSlots();
     else {
       this.masters = [first];
@@ -217,6 +229,26 @@ export class DestinationWriter {
     const known = fieldTtlCommandsOf(this.version);
     if (hasFunctionsOf(this.version)) known.add(FUNCTION);
     return known;
+  }
+
+  /**
+   * How many dbs a server has: its `databases`, or where CONFIG is refused (managed services
+   * rename it) the number SELECT takes, found by halving; 1 where SELECT is refused too, as
+   * then only the db a connection starts in can be written.
+   */
+  private async databasesOf(c: NodeConnection): Promise<number> {
+    const config = await c.call(['CONFIG', 'GET', 'databases']);
+    if (Array.isArray(config) && config.length === 2) return Number(String(config[1]));
+    if ((await c.call(['SELECT', 0])) instanceof RespError) return 1;
+    // `databases` is at most INT_MAX (config.c); lo is a db SELECT takes, none above hi is
+    let [lo, hi] = [0, 2 ** 31 - 2];
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      if ((await c.call(['SELECT', mid])) instanceof RespError) hi = mid - 1;
+      else lo = mid;
+    }
+    await c.call(['SELECT', 0]);
+    return lo + 1;
   }
 
   close(): void {
@@ -252,6 +284,7 @@ export class DestinationWriter {
   /** Writes a batch; resolves once it is written, with the promise of its confirmation. */
   private async write(ops: Operation[], ctx: BatchContext): Promise<{ done: Promise<void> }> {
     if (this.failure) throw this.failure;
+    ops = this.withinDbs(ops);
     if (this.cluster && ops.some((o) => (o.kind === 'command' || o.kind === 'key') && o.slot === undefined)) ops = this.router.route(ops);
     await this.noteMovedKeys(ops, ctx);
     for (;;) {
@@ -280,6 +313,29 @@ export class DestinationWriter {
     batch.done = this.lastCheck.then(() => this.confirm(batch)).catch((err: unknown) => this.stop(err));
     this.lastCheck = batch.done.catch(() => undefined);
     return { done: batch.done };
+  }
+
+  /** The batch as the destination's dbs can take it (see dbs.ts); the same array where nothing changes. */
+  private withinDbs(ops: Operation[]): Operation[] {
+    let out: Operation[] | null = null;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i];
+      if (!this.dbs.concerns(op)) {
+        out?.push(op);
+        continue;
+      }
+      const { op: fitted, dropped } = this.dbs.fit(op);
+      out ??= ops.slice(0, i);
+      if (fitted !== null) out.push(fitted);
+      if (dropped !== null) this.noteDropped(dropped);
+    }
+    return out ?? ops;
+  }
+
+  private noteDropped(d: Dropped): void {
+    const n = this.stats.dropped[d.label] ?? 0;
+    this.stats.dropped[d.label] = n + 1;
+    if (n === 0) this.opts.onDropped?.(d.label, d.why);
   }
 
   private stop(err: unknown): never {
@@ -716,9 +772,6 @@ export class DestinationWriter {
   }
 
   private sendCommand(c: NodeConnection, op: CommandOp, g: Group): void {
-    if (this.cluster && op.db !== 0) {
-      throw new SinkError('DB', `${op.name} on db ${op.db} (offset ${op.offset}): a cluster destination has only db 0; remap or prefix dbs with redis-op-filter`);
-    }
     this.selectDb(c, op.db, g);
     const commands = this.rewritten(op, this.limits);
     if (commands === null) c.sendNamed(op.name, op.args, op);
@@ -742,9 +795,6 @@ export class DestinationWriter {
   }
 
   private sendKey(c: NodeConnection, op: KeyOp, g: Group): void {
-    if (this.cluster && op.db !== 0) {
-      throw new SinkError('DB', `key "${op.key.toString('latin1').slice(0, 60)}" of db ${op.db}: a cluster destination has only db 0; remap or prefix dbs with redis-op-filter`);
-    }
     this.selectDb(c, op.db, g);
     if (op.chunk === null || op.chunk.index === 0) this.stats.keys++;
     if (!this.restorable(op)) this.stats.typedKeys++;
@@ -909,20 +959,67 @@ export class DestinationWriter {
       if (this.opts.exactlyOnce) await this.checkpoints.writeBarrier(ctx.source, op.shard, op.offset);
       return;
     }
-    if (this.cluster && STANDALONE_ONLY.has(op.name)) {
-      throw new SinkError('DB', `${op.name} at offset ${op.offset} moves data between dbs, which a cluster destination does not have`);
+    if (op.name === 'SWAPDB') {
+      await this.swapDbs(op, ctx);
+      return;
     }
     const targets = !this.cluster ? this.masters : TO_EVERY_MASTER.has(op.name) ? this.masters : [this.masters[0]];
+    const flush = op.name === 'FLUSHALL' || op.name === 'FLUSHDB';
+    // A flush of the db of the checkpoints (db 0; on a cluster every flush) takes them with it,
+    // also what says which full sync the offsets belong to: that record is written again in
+    // the flush's MULTI, with the flush's barrier, or a restart would find no record, take
+    // nothing for applied, and apply again what came after the flush.
+    const record = flush && (this.cluster || op.name === 'FLUSHALL' || op.db === 0) ? await this.checkpoints.record() : null;
+    const holder = this.nodeFor(0);
     for (const c of targets) {
       const args: CommandArg[] = this.cluster && op.name === 'FLUSHDB' ? ['FLUSHALL', ...op.args] : [op.name, ...op.args];
       if (!(this.cluster && op.name === 'FLUSHDB')) this.selectDb(c, op.db, op);
+      if (record === null || c !== holder) {
+        c.send(args, null, op);
+        continue;
+      }
+      c.send(['MULTI'], null, op);
       c.send(args, null, op);
+      this.selectDb(c, 0, op);
+      for (const cmd of this.checkpoints.rewriteCommands(record, this.opts.exactlyOnce ? { source: ctx.source, shard: op.shard, offset: op.offset } : null)) c.send(cmd, null, op);
+      c.send(['EXEC'], (reply) => execFailures(reply, c, op), op);
     }
     this.stats.commands++;
     if ((await this.collect(targets)).length > 0) throw new SinkError('MOVED', `${op.name} at offset ${op.offset} was redirected`);
-    if (op.name === 'FLUSHALL' || op.name === 'FLUSHDB') this.checkpoints.forgetSlots();
+    if (flush) this.checkpoints.forgetSlots();
     for (const c of targets) this.selectDb(c, 0, op);
-    if (this.opts.exactlyOnce) await this.checkpoints.writeBarrier(ctx.source, op.shard, op.offset);
+    if (!this.opts.exactlyOnce) return;
+    if (record !== null) this.checkpoints.noteBarrier(ctx.source, op.shard, op.offset);
+    else await this.checkpoints.writeBarrier(ctx.source, op.shard, op.offset);
+  }
+
+  /**
+   * SWAPDB on a server (dbs.ts keeps it from a cluster, and from a server that lacks one of
+   * its dbs). The sink's checkpoints live in db 0, and a swap with db 0 takes them into the
+   * other db, where a restarted sink would not find them: in the same MULTI they go back to
+   * db 0, after whatever checkpoint keys that db held (an earlier run's) are deleted, so MOVE
+   * finds db 0 free of them (moveCommand in db.c moves nothing onto an existing key). The
+   * swap's barrier is recorded in that MULTI too, with exactly once or without: a SWAPDB
+   * applied twice is undone.
+   */
+  private async swapDbs(op: CommandOp, ctx: BatchContext): Promise<void> {
+    const c = this.masters[0];
+    const [a, b] = op.args.map((x) => Number(x.toString('latin1')));
+    const other = a === 0 ? b : b === 0 ? a : 0;
+    const own = this.checkpoints.standaloneKeys();
+    c.send(['MULTI'], null, op);
+    if (other !== 0) {
+      this.selectDb(c, other, op);
+      c.send(['DEL', ...own], null, op);
+    }
+    c.send(['SWAPDB', ...op.args], null, op);
+    for (const k of other !== 0 ? own : []) c.send(['MOVE', k, 0], null, op);
+    this.selectDb(c, 0, op);
+    for (const cmd of this.checkpoints.rewriteCommands(null, { source: ctx.source, shard: op.shard, offset: op.offset })) c.send(cmd, null, op);
+    c.send(['EXEC'], (reply) => execFailures(reply, c, op), op);
+    this.stats.commands++;
+    await this.collect([c]);
+    this.checkpoints.noteBarrier(ctx.source, op.shard, op.offset);
   }
 }
 
@@ -931,6 +1028,12 @@ function askTarget(ask: RespError): { slot: number; host: string; port: number }
   const [, slot, address = ''] = ask.message.split(' ');
   const colon = address.lastIndexOf(':');
   return { slot: Number(slot), host: address.slice(0, colon), port: Number(address.slice(colon + 1)) };
+}
+
+/** The errors of a MULTI … EXEC the sink made itself: EXEC's own, or those in its array of replies. */
+function execFailures(reply: RespValue, c: NodeConnection, op: Operation): void {
+  if (reply instanceof RespError) c.reportError(reply, op);
+  else if (Array.isArray(reply)) for (const r of reply) if (r instanceof RespError) c.reportError(r, op);
 }
 
 function connectionError(reason: unknown): SinkError {

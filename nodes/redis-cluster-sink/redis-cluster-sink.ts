@@ -8,7 +8,7 @@ import { acknowledgePart, type PartInfo } from '../../lib/cluster/parts';
 import { FlowControl } from '../../lib/ops/flow-control';
 import type { Operation } from '../../lib/ops/operation';
 import { DestinationWriter, type ConflictPolicy } from '../../lib/sink/writer';
-import { failureStatus, NodeFault, shortCount as short, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode } from '../node-red';
+import { failureStatus, NodeFault, shortCount as short, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode, type NodeStatus } from '../node-red';
 
 type NodeMessage = BaseMessage & { redisSync?: PartInfo };
 type NodeRedNode = RuntimeNode<NodeMessage> & EndpointUser;
@@ -70,6 +70,8 @@ export = function register(RED: NodeRedApi): void {
             if (attempt === 1) node.warn(RED._('redis-cluster-sink.log.reconnect', { reason }));
             node.status({ fill: 'yellow', shape: 'ring', text: RED._('redis-cluster-sink.status.reconnecting', { n: attempt }) });
           },
+          // said once per label by the writer (what, and what to do); counted on in the status
+          onDropped: (_label, why) => node.warn(RED._('redis-cluster-sink.log.dropped', { why })),
           onDroppedFunction: (what) => {
             if (functionsDropped) return;
             functionsDropped = true;
@@ -105,6 +107,14 @@ export = function register(RED: NodeRedApi): void {
       return { applied: w.apply(ops as Operation[], { source: meta.source ?? 'unknown', partition: meta.partition }) };
     }
 
+    /** Green, or yellow once operations were dropped for want of a db on the destination (lib/sink/dbs.ts), by label. */
+    function appliedStatus(): NodeStatus {
+      const dropped = Object.entries(writer?.stats.dropped ?? {});
+      if (dropped.length === 0) return { fill: 'green', shape: 'dot', text: RED._('redis-cluster-sink.status.applied', { n: short(applied) }) };
+      const what = dropped.sort((a, b) => b[1] - a[1]).map(([label, n]) => `${short(n)} ${label}`).join(', ');
+      return { fill: 'yellow', shape: 'dot', text: RED._('redis-cluster-sink.status.appliedDropped', { n: short(applied), dropped: what }) };
+    }
+
     /** At most four status updates a second: one per batch would flood the editor. */
     function showApplied(): void {
       const wait = statusAt + 250 - Date.now();
@@ -116,7 +126,7 @@ export = function register(RED: NodeRedApi): void {
         return;
       }
       statusAt = Date.now();
-      if (!failed) node.status({ fill: 'green', shape: 'dot', text: RED._('redis-cluster-sink.status.applied', { n: short(applied) }) });
+      if (!failed) node.status(appliedStatus());
     }
 
     node.on('input', (msg, send, done) => {
