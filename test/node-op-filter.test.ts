@@ -70,6 +70,23 @@ describe('redis-op-filter node in a Node-RED runtime', function () {
     assert.equal(got.dropped.length, 1);
   });
 
+  it('a command it drops although what it keeps changes: yellow status with the count, one warning that says what happened', async () => {
+    await loadFlow(nodes(), flow({ allDbsToZero: true, keyPrefix: 'db{db}:', wires: [['kept']] }));
+    const got = collect();
+    const node = getNode<{ warn: (m: unknown) => void }>('f');
+    const warnings: string[] = [];
+    const warn = node.warn.bind(node);
+    node.warn = (m) => {
+      warnings.push(String(m));
+      warn(m);
+    };
+    const swap = cmd('SWAPDB', ['1', '2'], []);
+    getNode<NodeUnderTest>('f').receive({ payload: [cmd('SET', ['a', '1'], [0]), swap, { ...swap, offset: 11 }], redisSync: meta });
+    await waitFor(() => got.statuses.includes('yellow:kept 1, -2, lost 2 SWAPDB'), 3000, 'the loss in the status');
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.match(warnings[0], /^SWAPDB in db 0 at source offset 10 is dropped: dbs 1 and 2 both go into db 0, told apart by their key prefixes: .* \(counted in the status/);
+  });
+
   it('with one output, sends only the kept operations', async () => {
     await loadFlow(nodes(), flow({ includeDbs: '1', wires: [['kept']] }));
     const got = collect();

@@ -252,6 +252,37 @@ describe('op filter: dbs', () => {
     assert.deepEqual(run({ remap: { 1: 0 } }, [cmd('SWAPDB', ['0', '1'])]).dropped, ['0:SWAPDB 0 1']);
     assert.deepEqual(run(noTmp, [cmd('SWAPDB', ['0', '1'])]).kept, ['0:SWAPDB 0 1'], 'no keys, so key patterns do not apply');
   });
+
+  it('counts as lost, by name, and says once, what it drops although what it keeps changes: the destination then differs', () => {
+    const told: string[] = [];
+    const f = new OpFilter({ ...noTmp, excludeDbs: [5, 6], allDbsToZero: true, keyPrefix: 'db{db}:' }, (name, why) => told.push(`${name}: ${why}`));
+    f.apply([
+      cmd('SWAPDB', ['1', '2'], { offset: 7 }), // two prefixed dbs in one: every key of both would be renamed
+      cmd('SWAPDB', ['0', '5']), // db 5 is filtered out: db 0 cannot take its keys
+      cmd('MOVE', ['k', '0'], { db: 5 }), // a key arrives in db 0 from a db the destination has nothing of
+      cmd('COPY', ['k', 'c', 'DB', '1'], { db: 5 }),
+      cmd('RENAME', ['tmp:a', 'b']), // data arrives in a kept key from a dropped one
+      cmd('SWAPDB', ['3', '0']),
+    ]);
+    assert.deepEqual(f.stats.lost, { SWAPDB: 3, MOVE: 1, COPY: 1, RENAME: 1 });
+    assert.equal(told.length, 4, told.join('\n'));
+    assert.match(told[0], /^SWAPDB: SWAPDB in db 0 at source offset 7 is dropped: dbs 1 and 2 both go into db 0, told apart by their key prefixes/);
+    assert.match(told.find((t) => t.startsWith('MOVE')) ?? '', /MOVE in db 5 .* writes key "k" of db 0 from db 5, which is filtered out/);
+    assert.match(told.find((t) => t.startsWith('RENAME')) ?? '', /from key "tmp:a", which the key patterns drop, into key "b", which they keep/);
+    // nothing kept changes: not lost
+    f.apply([
+      cmd('SWAPDB', ['5', '6']), // both filtered out
+      cmd('SWAPDB', ['3', '3']), // swaps nothing
+      cmd('MOVE', ['k', '5']), // into a filtered-out db: a DEL, which is what the kept db saw
+      cmd('MOVE', ['k', '6'], { db: 5 }),
+      cmd('MOVE', ['tmp:k', '0'], { db: 5 }), // a key the patterns drop
+      cmd('RENAME', ['tmp:a', 'tmp:b']),
+    ]);
+    assert.deepEqual(f.stats.lost, { SWAPDB: 3, MOVE: 1, COPY: 1, RENAME: 1 });
+    const merged = new OpFilter({ allDbsToZero: true });
+    merged.apply([cmd('SWAPDB', ['1', '2']), cmd('MOVE', ['k', '2'], { db: 1 })]);
+    assert.deepEqual(merged.stats.lost, {}, 'dbs that share one keyspace: a swap or a move between them changes nothing there');
+  });
 });
 
 describe('op filter: multi-key commands whose keys partly match (excluding tmp:*)', () => {
@@ -469,7 +500,7 @@ describe('op filter: objects and counters', () => {
     const f = new OpFilter(noTmp);
     f.apply([cmd('SET', ['a', '1']), cmd('DEL', ['a', 'tmp:b'])]);
     f.apply([cmd('SET', ['tmp:a', '1'])]);
-    assert.deepEqual(f.stats, { kept: 2, dropped: 2 });
+    assert.deepEqual(f.stats, { kept: 2, dropped: 2, lost: {} });
   });
 });
 

@@ -411,6 +411,10 @@ function prefixed(prefix: Buffer, key: Buffer): Buffer {
   return out;
 }
 
+function keyText(key: Buffer): string {
+  return key.toString('latin1').slice(0, 80);
+}
+
 function upper(b: Buffer | undefined): string {
   return b === undefined ? '' : b.toString('latin1').toUpperCase();
 }
@@ -446,8 +450,12 @@ function sortArgs(args: Buffer[]): { store: number; patterns: number[] } {
 }
 
 export class OpFilter {
-  /** Operations kept and dropped so far (a split command counts in both). */
-  readonly stats = { kept: 0, dropped: 0 };
+  /**
+   * Operations kept and dropped so far (a split command counts in both); `lost`, by command
+   * name, the commands dropped although they change what is kept, which then differs from the
+   * source (see lose()).
+   */
+  readonly stats = { kept: 0, dropped: 0, lost: {} as Record<string, number> };
   /** Set once apply() threw: the filter stopped, and every later apply() throws it again. */
   failure: FilterError | null = null;
 
@@ -474,7 +482,11 @@ export class OpFilter {
   private kept: Operation[] = [];
   private dropped: Operation[] = [];
 
-  constructor(cfg: OpFilterConfig = {}) {
+  constructor(
+    cfg: OpFilterConfig = {},
+    /** Told the first time each command name is lost (see lose()), with what happened, so that no loss is silent. */
+    private readonly onLost?: (command: string, why: string) => void,
+  ) {
     const problems = validateFilterConfig(cfg);
     if (problems.length > 0) throw new Error(`op filter configuration: ${problems.join('; ')}`);
     const preset = cfg.preset ?? 'all';
@@ -620,7 +632,10 @@ export class OpFilter {
       default:
         break;
     }
-    if (!this.dbKept(op.db)) return false;
+    if (!this.dbKept(op.db)) {
+      if (rule === Rule.MOVE_DB || rule === Rule.COPY) this.fromExcludedDb(op, rule);
+      return false;
+    }
     switch (rule) {
       case Rule.MOVE_DB:
         return this.moveDb(op);
@@ -718,7 +733,10 @@ export class OpFilter {
   private moveKeys(op: CommandOp): boolean {
     const { args, keys } = op;
     const src = args[keys[0]];
-    if (!this.keyKept(src)) return false;
+    if (!this.keyKept(src)) {
+      if (this.keyKept(args[keys[1]])) this.lose(op, `it takes data from key "${keyText(src)}", which the key patterns drop, into key "${keyText(args[keys[1]])}", which they keep: that key lacks the data`);
+      return false;
+    }
     if (this.keyKept(args[keys[1]])) return true;
     this.dropped.push({ ...op });
     switch (op.name) {
@@ -844,14 +862,52 @@ export class OpFilter {
     const a = dbArg(op.args[0]);
     const b = dbArg(op.args[1]);
     if (a === null || b === null) return true;
-    if (!this.dbKept(a) || !this.dbKept(b)) return false;
+    if (!this.dbKept(a) || !this.dbKept(b)) {
+      if (this.dbKept(a) || this.dbKept(b)) {
+        const [kept, out] = this.dbKept(a) ? [a, b] : [b, a];
+        this.lose(op, `db ${out} is filtered out, so db ${kept} cannot take its keys: db ${kept} differs from the source's from now on`);
+      }
+      return false;
+    }
     const ma = this.mapDb(a);
     const mb = this.mapDb(b);
-    if (ma === mb) return false;
+    if (ma === mb) {
+      // with one prefix per db the swap would rename every key of both dbs, which no command
+      // does; without, the two share one keyspace, which the swap leaves as it is
+      if (this.prefixPerDb && a !== b) this.lose(op, `dbs ${a} and ${b} both go into db ${ma}, told apart by their key prefixes: swapping them would rename every key of both, so they differ from the source's from now on`);
+      return false;
+    }
     if (ma !== a) op.args[0] = dbBuffer(ma);
     if (mb !== b) op.args[1] = dbBuffer(mb);
     op.db = this.mapDb(op.db);
     return true;
+  }
+
+  /**
+   * MOVE or COPY … DB from an excluded db: dropped, as its db's keys are not on the
+   * destination; when it writes a kept key of a kept db, that key is lost there.
+   */
+  private fromExcludedDb(op: CommandOp, rule: Rule): void {
+    let target: number | null = null;
+    let written = op.args[0];
+    if (rule === Rule.MOVE_DB) target = dbArg(op.args[1]);
+    else {
+      written = op.args[1];
+      for (let i = 2; i < op.args.length - 1; i++) if (upper(op.args[i]) === 'DB') target = dbArg(op.args[i + 1]);
+    }
+    if (target === null || written === undefined || !this.dbKept(target) || (this.keyFiltering && !this.keyKept(written))) return;
+    this.lose(op, `it writes key "${keyText(written)}" of db ${target} from db ${op.db}, which is filtered out: that key lacks it`);
+  }
+
+  /**
+   * A command dropped although it changes what the filter keeps, not because the lists, the
+   * patterns or the flush policy dropped it but because what is kept cannot show its effect:
+   * the destination then differs from the source. Counted by name, and said once per name.
+   */
+  private lose(op: CommandOp, why: string): void {
+    const n = this.stats.lost[op.name] ?? 0;
+    this.stats.lost[op.name] = n + 1;
+    if (n === 0) this.onLost?.(op.name, `${op.name} in db ${op.db} at source offset ${op.offset} is dropped: ${why}`);
   }
 
   /** FLUSHDB of an excluded db is dropped whatever the policy; otherwise the policy decides. */

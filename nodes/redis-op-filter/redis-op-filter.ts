@@ -29,7 +29,8 @@ export = function register(RED: NodeRedApi): void {
     const { config, problems } = parseFilterText(def);
     problems.push(...validateFilterConfig(config));
     const configError = problems.length > 0 ? new Error(RED._('redis-op-filter.errors.config', { problems: problems.join('; ') })) : null;
-    const filter = configError === null ? new OpFilter(config) : null;
+    // a loss is said once per command name (with what happened) and counted on in the status
+    const filter = configError === null ? new OpFilter(config, (_command, why) => node.warn(RED._('redis-op-filter.log.lost', { why }))) : null;
     const droppedOutput = def.droppedOutput === true;
     let statusTimer: NodeJS.Timeout | null = null;
     let statusAt = 0;
@@ -43,8 +44,14 @@ export = function register(RED: NodeRedApi): void {
       statusTimer = null;
       if (filter === null || filter.failure !== null) return;
       statusAt = Date.now();
-      const { kept, dropped } = filter.stats;
-      node.status({ fill: 'green', shape: 'dot', text: RED._('redis-op-filter.status.counts', { kept: short(kept), dropped: short(dropped) }) });
+      const { kept, dropped, lost } = filter.stats;
+      const counts = { kept: short(kept), dropped: short(dropped) };
+      const losses = Object.entries(lost);
+      if (losses.length === 0) node.status({ fill: 'green', shape: 'dot', text: RED._('redis-op-filter.status.counts', counts) });
+      else {
+        const what = losses.sort((a, b) => b[1] - a[1]).map(([name, n]) => `${short(n)} ${name}`).join(', ');
+        node.status({ fill: 'yellow', shape: 'dot', text: RED._('redis-op-filter.status.countsLost', { ...counts, lost: what }) });
+      }
     }
 
     // at 100k+ ops/s a status per batch would flood the editor: at most one a second, and the last one always
