@@ -74,7 +74,7 @@ describe('precheck against real servers', function () {
     assert.equal(r.passed, true, show(r));
     assert.deepEqual(r.errors, []);
     assert.deepEqual(r.warnings, [], show(r));
-    for (const id of ['architecture', 'source-role', 'versions', 'rdb-version', 'replication-permission', 'destination-empty', 'eviction-policy', 'memory', 'modules', 'functions', 'repl-backlog', 'output-buffer', 'proto-max-bulk-len']) {
+    for (const id of ['architecture', 'source-role', 'versions', 'rdb-version', 'replication-permission', 'destination-empty', 'eviction-policy', 'memory', 'modules', 'functions', 'databases', 'repl-backlog', 'output-buffer', 'proto-max-bulk-len']) {
       assert.ok(byId(r, id).length > 0, `a ${id} finding in:\n${show(r)}`);
     }
     assert.match(only(r, 'replication-permission', 'info').message, /user default may run PING, REPLCONF and PSYNC on 127\.0\.0\.1:\d+ \(checked with ACL DRYRUN\)/);
@@ -212,7 +212,7 @@ describe('precheck against real servers', function () {
     assert.equal(r.errors[0].side, 'destination');
     assert.match(r.errors[0].message, new RegExp(`^destination ${HOST}:${port}: connect ECONNREFUSED`));
     const skipped = only(r, 'skipped', 'info');
-    assert.match(skipped.message, /^not checked: versions, eviction policy, cluster slots, memory, modules, functions, proto-max-bulk-len \(the destination could not be reached/);
+    assert.match(skipped.message, /^not checked: versions, eviction policy, cluster slots, memory, modules, functions, databases, proto-max-bulk-len \(the destination could not be reached/);
     assert.ok(byId(r, 'repl-backlog').length > 0, 'source-only checks still run');
   });
 
@@ -334,6 +334,37 @@ describe('precheck against real servers', function () {
       assert.deepEqual(denied.map((f) => f.node).sort(), holes.nodes.map((n) => `${HOST}:${n.port}`).sort());
       const ok = await run(cluster(full), endpoint(destination.port));
       assert.match(only(ok, 'replication-permission', 'info').message, /on 3 masters \(.*\) \(checked with ACL DRYRUN\)/);
+    });
+
+    it('says which dbs and db commands of the source a cluster cannot carry out, and that a server with every db runs them', async () => {
+      const own = await startRedis();
+      try {
+        await own.command('SET', 'k', 'v');
+        await own.command('MOVE', 'k', '3');
+        await own.command('SWAPDB', '0', '1');
+        await own.command('SWAPDB', '0', '1');
+        const r = await run(endpoint(own.port), cluster(full));
+        assert.equal(r.passed, true, 'nothing stops the sync: the sink drops and counts what the destination has no db for');
+        const [keys, swapdb, move] = byId(r, 'databases');
+        assert.deepEqual([keys.severity, swapdb.severity, move.severity], ['warning', 'warning', 'warning'], show(r));
+        assert.match(keys.message, /holds keys in db 3 \(1 key\), which the destination does not have \(a cluster has db 0 only\): unless a redis-op-filter maps/);
+        assert.match(keys.remedy, /every db to db 0" and a key prefix per db/);
+        assert.match(swapdb.message, /^the source ran SWAPDB 2 times \(INFO commandstats.*\): a cluster cannot carry it out, with an op filter or without/);
+        assert.match(move.message, /^the source ran MOVE 1 time .* carried out only between dbs a redis-op-filter puts into db 0 with a key prefix per db/);
+        assert.match(only(await run(endpoint(own.port), endpoint(destination.port)), 'databases', 'info').message, /^the source ran MOVE, SWAPDB and COPY 1 time, 2 times and 0 times .*: the destination runs them as they come/);
+        const two = await startRedis({ config: { databases: '2' } });
+        try {
+          const f = only(await run(endpoint(own.port), endpoint(two.port)), 'databases', 'warning');
+          assert.match(f.message, /holds keys in db 3 \(1 key\), which the destination does not have \(the destination has 2 dbs \(databases\)\)/);
+          assert.match(f.remedy, /raise databases on the destination to 4 or more/);
+        } finally {
+          await two.stop();
+        }
+        const ok = await run(cluster(full), endpoint(destination.port));
+        assert.match(only(ok, 'databases', 'info').message, /the source is a cluster: it has db 0 only/);
+      } finally {
+        await own.stop();
+      }
     });
 
     it('fails a cluster node configured as a standalone source', async () => {

@@ -4,4 +4,5 @@ export { SkipCheck, type Finding, type PrecheckOptions, type PrecheckReport, typ
 export { rdbVersionOf } from './info';
 export { functionFindings, versionFindings } from './checks/versions';
 export { moduleFindings } from './checks/modules';
+export { databaseFindings, type DbFacts } from './checks/databases';
 export { aclAllows } from './checks/replication';

@@ -4,6 +4,7 @@
  */
 import type { EndpointConfig } from '../endpoint';
 import { architecture, sourceRole } from './checks/architecture';
+import { databases } from './checks/databases';
 import { clusterSlots, destinationEmpty, evictionPolicy } from './checks/destination';
 import { outputBuffer, protoMaxBulkLen, replBacklog } from './checks/limits';
 import { memory } from './checks/memory';
@@ -27,6 +28,7 @@ export const CHECKS: ReadonlyArray<{ name: string; run: Check }> = [
   { name: 'memory', run: memory },
   { name: 'modules', run: modules },
   { name: 'functions', run: functions },
+  { name: 'databases', run: databases },
   { name: 'replication backlog', run: replBacklog },
   { name: 'replica output buffer', run: outputBuffer },
   { name: 'proto-max-bulk-len', run: protoMaxBulkLen },
