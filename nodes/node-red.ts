@@ -79,12 +79,34 @@ export class NodeFault extends Error {
 /** Node-RED shows a status best in under 20 characters; the whole error goes to done(err). */
 const STATUS_MAX = 20;
 
-/**
- * The red status of a node that stopped: its word for "failed" and the error's code (the
- * destination's reply code for a refused command, e.g. WRONGTYPE; else the error's own).
- */
-export function failureStatus(failed: string, err: unknown): NodeStatus {
+/** Causes a red status names in words of its own (`status.cause.<cause>` in the node's catalog) rather than as "failed: CODE". */
+export type Cause = 'auth' | 'noperm' | 'tlsRequired' | 'tls' | 'oom' | 'evictionPolicy';
+
+/** Codes (an error's own, or the destination's reply code) that are such a cause. */
+const CAUSES: Readonly<Record<string, Cause>> = {
+  AUTH: 'auth',
+  NOAUTH: 'auth',
+  WRONGPASS: 'auth',
+  NOPERM: 'noperm',
+  TLS_REQUIRED: 'tlsRequired',
+  TLS: 'tls',
+  OOM: 'oom',
+  EVICTION: 'evictionPolicy',
+};
+
+/** The code of an error: the destination's reply code for a refused command (e.g. WRONGTYPE), else the error's own; '' for none. */
+export function codeOf(err: unknown): string {
   const e = err as { code?: unknown; reply?: { code?: unknown } | null } | null;
-  const code = typeof e?.reply?.code === 'string' ? e.reply.code : typeof e?.code === 'string' ? e.code : '';
-  return { fill: 'red', shape: 'dot', text: (code === '' ? failed : `${failed}: ${code}`).slice(0, STATUS_MAX) };
+  return typeof e?.reply?.code === 'string' ? e.reply.code : typeof e?.code === 'string' ? e.code : '';
+}
+
+/**
+ * The red status of a node that stopped: the cause in words when it is one of `Cause` and the
+ * node names it (`named`), else its word for "failed" and the error's code.
+ */
+export function failureStatus(failed: string, err: unknown, named?: (cause: Cause) => string): NodeStatus {
+  const code = codeOf(err);
+  const cause = Object.hasOwn(CAUSES, code) ? CAUSES[code] : undefined;
+  const text = cause !== undefined && named !== undefined ? named(cause) : code === '' ? failed : `${failed}: ${code}`;
+  return { fill: 'red', shape: 'dot', text: text.slice(0, STATUS_MAX) };
 }

@@ -114,7 +114,7 @@ describe('redis-replica-source node in a Node-RED runtime', function () {
     const got = collect();
     await waitFor(() => got.caught.length > 0, 15_000, 'a caught error');
     assert.match(String(got.caught[0].error?.message), /ECONNREFUSED.*retrying in \d+ ms/);
-    await waitFor(() => got.statuses.some((s) => s === 'yellow:reconnecting (1)'), 5000, 'the reconnecting status');
+    await waitFor(() => got.statuses.some((s) => s === 'yellow:unreachable (1)'), 5000, 'the unreachable status');
   });
 });
 

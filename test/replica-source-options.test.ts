@@ -154,35 +154,72 @@ describe('replica source options against real servers', function () {
       assert.equal(src.progress.reconnects, 0);
     });
 
-    it('reports TLS against a plain server as a retryable CONNECT error naming the TLS handshake, within the connect timeout', async () => {
-      const retries: Array<{ err: ReplicationError; at: number }> = [];
-      const ends: unknown[] = [];
+    it('stops on TLS against a plain server with a TLS error naming the handshake, within the connect timeout', async () => {
+      const ends: Array<{ err: ReplicationError | null; at: number }> = [];
+      const retries: unknown[] = [];
       const src = source([], { endpoint: tlsEndpoint(plain.port) });
       const t0 = Date.now();
-      src.on('retry', (_shard: string, err: ReplicationError) => retries.push({ err, at: Date.now() - t0 }));
-      src.on('end', (err) => ends.push(err));
+      src.on('retry', (_shard: string, err: ReplicationError) => retries.push(err));
+      src.on('end', (err: ReplicationError | null) => ends.push({ err, at: Date.now() - t0 }));
       await src.start();
-      await until(() => retries.length >= 1, 'a retry', 5000);
-      const { err, at } = retries[0];
+      await until(() => ends.length === 1, 'the end', 5000);
+      const { err, at } = ends[0];
       assert.ok(at >= 1400 && at < 3000, `after the 1500 ms connect timeout, not a hang (${at} ms)`);
-      assert.equal(err.code, 'CONNECT');
-      assert.equal(err.retryable, true);
-      assert.match(err.message, new RegExp(`^${HOST}:${plain.port}: .*TLS handshake`));
-      assert.deepEqual(ends, [], 'retrying, not ended');
-      assert.equal(src.progress.shards[0].lastError, err.message);
+      assert.equal(err?.code, 'TLS');
+      assert.equal(err?.retryable, false);
+      assert.match(err?.message ?? '', new RegExp(`^${HOST}:${plain.port}: no TLS handshake after 1500 ms .*untick "Use TLS"`));
+      assert.deepEqual(retries, [], 'a setting to change, not retried');
+      assert.equal(src.progress.phase, 'failed');
     });
 
-    it('reports plain TCP against a TLS-only port at once, suggesting TLS', async () => {
-      const retries: ReplicationError[] = [];
+    it('stops on plain TCP against a TLS-only port at once, saying it needs TLS', async () => {
+      const ends: Array<ReplicationError | null> = [];
       const src = source([], { endpoint: { mode: 'standalone', host: HOST, port: tlsOnlyPort, connectTimeoutMs: 1500 } });
-      src.on('retry', (_shard: string, err: ReplicationError) => retries.push(err));
+      src.on('end', (err: ReplicationError | null) => ends.push(err));
       const t0 = Date.now();
       await src.start();
-      await until(() => retries.length >= 1, 'a retry', 5000);
+      await until(() => ends.length === 1, 'the end', 5000);
       assert.ok(Date.now() - t0 < 1000, 'at once, not after a timeout');
-      assert.equal(retries[0].code, 'CLOSED');
-      assert.equal(retries[0].retryable, true);
-      assert.match(retries[0].message, new RegExp(`^${HOST}:${tlsOnlyPort}: .*TLS`));
+      assert.equal(ends[0]?.code, 'TLS_REQUIRED');
+      assert.equal(ends[0]?.retryable, false);
+      assert.match(ends[0]?.message ?? '', new RegExp(`^${HOST}:${tlsOnlyPort}: .* as a TLS-only port does to a plain connection: tick "Use TLS"`));
+    });
+
+    it('retries a connection dropped unanswered once the link has worked: a proxy whose server is down, not a TLS-only port', async () => {
+      // a TCP proxy in front of the plain server that, switched to "down", accepts and drops at once
+      let down = false;
+      const proxied = new Set<net.Socket>();
+      const proxy = net.createServer((client) => {
+        if (down) return client.destroy();
+        const upstream = net.connect(plain.port, HOST);
+        proxied.add(client).add(upstream);
+        client.pipe(upstream).pipe(client);
+        client.on('error', () => upstream.destroy());
+        upstream.on('error', () => client.destroy());
+      });
+      const port = await freePort();
+      await new Promise<void>((resolve) => proxy.listen(port, HOST, resolve));
+      try {
+        await plain.command('SET', 'through-proxy', 'x');
+        const ops: Operation[] = [];
+        const retries: ReplicationError[] = [];
+        const ends: unknown[] = [];
+        const src = source(ops, { endpoint: { mode: 'standalone', host: HOST, port, connectTimeoutMs: 1500 } });
+        src.on('retry', (_shard: string, err: ReplicationError) => retries.push(err));
+        src.on('end', (err) => ends.push(err));
+        await src.start();
+        await until(() => snapshotEnds(ops) === 1, 'the snapshot through the proxy');
+        down = true;
+        for (const s of proxied) s.destroy();
+        await until(() => retries.some((e) => e.code === 'TLS_REQUIRED'), 'a connection dropped unanswered', 10_000);
+        assert.deepEqual(ends, [], 'retried, not stopped');
+        down = false;
+        await plain.command('SET', 'after-outage', 'y');
+        await until(() => commandsNamed(ops, 'SET').some((c) => c.args[0].toString() === 'after-outage'), 'the write made after the outage', 20_000);
+        assert.deepEqual(ends, []);
+      } finally {
+        proxy.close();
+      }
     });
 
     it('with preferReplica, links over TLS to the replica node, not to the master', async () => {
@@ -240,6 +277,51 @@ describe('replica source options against real servers', function () {
       }
       const masterOffset = Number(/master_repl_offset:(\d+)/.exec(await c.info('replication'))?.[1]);
       await until(() => src.progress.shards[0].received === masterOffset, `offset ${masterOffset} (the master's) via the replica`);
+    });
+  });
+
+  describe('a source whose nodes are discovered first (a cluster, or preferReplica)', () => {
+    it('retries seeds that cannot be reached, named, and starts once one answers', async () => {
+      const server = await startRedis();
+      await server.command('SET', 'late-seed', 'x');
+      const port = await freePort();
+      const ops: Operation[] = [];
+      const retries: Array<[string, ReplicationError]> = [];
+      const ends: unknown[] = [];
+      const src = source(ops, { endpoint: { mode: 'standalone', host: HOST, port, connectTimeoutMs: 1000 }, preferReplica: true });
+      src.on('retry', (shard: string, err: ReplicationError) => retries.push([shard, err]));
+      src.on('end', (err) => ends.push(err));
+      await src.start(); // resolves: the seeds are asked again in the background
+      await until(() => retries.length >= 2, 'two retries');
+      assert.deepEqual(retries.map(([shard, err]) => [shard, err.code]).slice(0, 2), [['topology', 'CONNECT'], ['topology', 'CONNECT']]);
+      assert.match(retries[0][1].message, /the source cannot be reached: .*ECONNREFUSED/);
+      // a forwarder in front of the server starts listening on the seed's port only now
+      const forwarder = net.createServer((client) => {
+        const upstream = net.connect(server.port, HOST);
+        client.pipe(upstream).pipe(client);
+        client.on('error', () => upstream.destroy());
+        upstream.on('error', () => client.destroy());
+      });
+      await new Promise<void>((resolve) => forwarder.listen(port, HOST, resolve));
+      try {
+        await until(() => snapshotEnds(ops) === 1, 'the snapshot once the seed answers');
+        assert.deepEqual(keyNames(ops), ['late-seed']);
+        assert.deepEqual(ends, []);
+        await src.stop();
+      } finally {
+        forwarder.close();
+        await server.stop();
+      }
+    });
+
+    it('stops at once, AUTH, when a seed refuses the credentials', async () => {
+      const server = await startRedis({ config: { requirepass: 'right' } });
+      try {
+        const src = source([], { endpoint: { mode: 'standalone', host: HOST, port: server.port, password: 'wrong' }, preferReplica: true });
+        await assert.rejects(src.start(), (e: unknown) => e instanceof ReplicationError && e.code === 'AUTH' && !e.retryable && /WRONGPASS.*check the username and password of the source endpoint/.test(e.message));
+      } finally {
+        await server.stop();
+      }
     });
   });
 
@@ -441,7 +523,7 @@ describe('replica source options against real servers', function () {
       for (const { err } of retries) {
         assert.equal(err.code, 'NOMASTERLINK');
         assert.equal(err.retryable, true);
-        assert.equal(err.message, `${HOST}:${replica.port}: this node is a replica whose link to its own master is down (PSYNC: NOMASTERLINK Can't SYNC while not connected with my master); retrying`);
+        assert.equal(err.message, `${HOST}:${replica.port}: this node is a replica whose link to its own master is down (PSYNC: NOMASTERLINK Can't SYNC while not connected with my master): check that master, or point the endpoint at a node that serves the data`);
       }
 
       resumed = true;

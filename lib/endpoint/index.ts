@@ -15,6 +15,7 @@ export {
   type HostPort,
   type StandaloneEndpointConfig,
 } from './config';
+export { BAD_CERTIFICATE, NOT_TLS, tlsFailedMessage, tlsRequiredMessage, tlsTimedOutMessage } from './faults';
 export { createClient, toIoRedisOptions, toSocketOptions, type IoRedisTarget, type SocketOptions } from './client';
 export {
   DEFAULT_CLOSE_TIMEOUT_MS,

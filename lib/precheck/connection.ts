@@ -6,7 +6,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { formatHostPort, toSocketOptions, type EndpointConfig, type SocketOptions } from '../endpoint';
+import { BAD_CERTIFICATE, formatHostPort, NOT_TLS, toSocketOptions, type EndpointConfig, type SocketOptions } from '../endpoint';
 import { encodeCommand, type CommandArg } from '../resp/encoder';
 import { RespError } from '../resp/errors';
 import { RespParser, type RespValue } from '../resp/parser';
@@ -23,10 +23,6 @@ export class OpenFailure extends Error {
     super(message);
   }
 }
-
-/** Errors of a TLS handshake with a peer that does not speak TLS on that port. */
-const NOT_TLS = /wrong version number|packet length too long|unknown protocol|record layer failure|http request/i;
-const BAD_CERTIFICATE = /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|ERR_TLS_CERT_ALTNAME_INVALID|CERT_UNTRUSTED|CERT_REJECTED)$/;
 
 interface Pending {
   resolve: (v: RespValue) => void;

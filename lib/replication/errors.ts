@@ -4,6 +4,10 @@ export type ReplicationErrorCode =
   | 'TIMEOUT'
   | 'AUTH'
   | 'NOPERM'
+  /** A TLS-only port reached without TLS. */
+  | 'TLS_REQUIRED'
+  /** A TLS handshake that failed: a plain port, a certificate refused on either side. */
+  | 'TLS'
   | 'LOADING'
   | 'NOMASTERLINK'
   | 'REFUSED'

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
+import { tlsFailedMessage, tlsRequiredMessage, tlsTimedOutMessage } from '../endpoint/faults';
 import { encodeCommand } from '../resp/encoder';
 import { RespError } from '../resp/errors';
 import { RespParser, type RespValue } from '../resp/parser';
@@ -127,18 +128,23 @@ export class ReplicaLink extends EventEmitter {
       socket.setNoDelay(true);
       let tcpUp = false;
       socket.once('connect', () => (tcpUp = true));
+      const at = `${host}:${port}`;
       socket.setTimeout(this.opts.connectTimeoutMs, () => {
-        const what = this.opts.tls && tcpUp ? 'TLS handshake (a plain-TCP port waits silently: is TLS enabled on this port?)' : 'connection';
-        this.fail(new ReplicationError('CONNECT', `${host}:${port}: no ${what} after ${this.opts.connectTimeoutMs} ms`));
+        this.fail(this.opts.tls && tcpUp ? new ReplicationError('TLS', tlsTimedOutMessage(at, this.opts.connectTimeoutMs)) : new ReplicationError('CONNECT', `${at}: no connection after ${this.opts.connectTimeoutMs} ms`));
       });
-      // A TLS-only port drops a plain connection at its first bytes, before any reply.
-      const hint = (): string => (!this.opts.tls && this.state === 'handshake' && socket.bytesRead === 0 ? ' before answering anything (a TLS-only port does this to plain connections: does this endpoint need TLS?)' : '');
+      // Nothing answered yet: a plain connection dropped now met a TLS-only port, a TLS one was refused by the server's TLS.
+      const unanswered = (): boolean => this.state === 'handshake' && socket.bytesRead === 0;
       socket.on('data', (chunk: Buffer) => this.onData(chunk));
       socket.on('error', (e: NodeJS.ErrnoException) => {
-        this.fail(new ReplicationError(this.state === 'connecting' ? 'CONNECT' : 'CLOSED', `${host}:${port}: ${e.message}${hint()}`));
+        if (this.opts.tls && (this.state === 'connecting' ? tcpUp : unanswered() && /alert|ssl|tls/i.test(e.message))) this.fail(new ReplicationError('TLS', tlsFailedMessage(at, e)));
+        else if (!this.opts.tls && unanswered()) this.fail(new ReplicationError('TLS_REQUIRED', tlsRequiredMessage(at, e.message)));
+        else if (this.state === 'connecting') this.fail(new ReplicationError('CONNECT', `${at}: ${e.message} (check the host and port of the source endpoint, that the server runs, and that firewalls let this machine in)`));
+        else this.fail(new ReplicationError('CLOSED', `${at}: ${e.message}`));
       });
       socket.on('close', () => {
-        const err = new ReplicationError('CLOSED', `${host}:${port}: the master closed the connection (${this.where()})${hint()}`);
+        const err = !this.opts.tls && unanswered()
+          ? new ReplicationError('TLS_REQUIRED', tlsRequiredMessage(at, 'the server closed the connection'))
+          : new ReplicationError('CLOSED', `${at}: the master closed the connection (${this.where()})`);
         for (const r of this.replies.splice(0)) r(new RespError(err.message));
         this.fail(err);
       });
@@ -203,7 +209,7 @@ export class ReplicaLink extends EventEmitter {
     const at = `${host}:${port}`;
     if (password !== undefined && password !== '') {
       const r = await this.command(username ? ['AUTH', username, password] : ['AUTH', password]);
-      if (r instanceof RespError) throw new ReplicationError('AUTH', `${at}: authentication as ${username || '(default user)'} failed: ${r.message}`);
+      if (r instanceof RespError) throw new ReplicationError('AUTH', `${at}: authentication as ${username || '(default user)'} failed: ${r.message} (check the username and password of the source endpoint)`);
     }
     const pong = await this.command(['PING']);
     if (pong instanceof RespError) throw this.refused(at, 'PING', pong);
@@ -246,13 +252,13 @@ export class ReplicaLink extends EventEmitter {
    */
   private refused(at: string, what: string, r: RespError): ReplicationError {
     const m = r.message;
-    if (/^(NOAUTH|WRONGPASS)/.test(m)) return new ReplicationError('AUTH', `${at}: ${what} refused: ${m} (set the endpoint's username and password)`);
+    if (/^(NOAUTH|WRONGPASS)/.test(m)) return new ReplicationError('AUTH', `${at}: ${what} refused: ${m} (the server requires a password: set the username and password of the source endpoint)`);
     if (/^NOPERM/.test(m)) return new ReplicationError('NOPERM', `${at}: ${what} refused: ${m} (the user needs the permissions of a replica: +psync +replconf +ping)`);
-    if (/^LOADING/.test(m)) return new ReplicationError('LOADING', `${at}: the master is loading its data set (${what}: ${m}); retrying`);
+    if (/^LOADING/.test(m)) return new ReplicationError('LOADING', `${at}: the master is loading its data set (${what}: ${m})`);
     if (/^(NOMASTERLINK|MASTERDOWN)|while not connected with my master/.test(m)) {
-      return new ReplicationError('NOMASTERLINK', `${at}: this node is a replica whose link to its own master is down (${what}: ${m}); retrying`);
+      return new ReplicationError('NOMASTERLINK', `${at}: this node is a replica whose link to its own master is down (${what}: ${m}): check that master, or point the endpoint at a node that serves the data`);
     }
-    if (/BGSAVE failed/.test(m)) return new ReplicationError('SYNC_FAILED', `${at}: the master could not produce its snapshot (${m}): see its log; retrying`);
+    if (/BGSAVE failed/.test(m)) return new ReplicationError('SYNC_FAILED', `${at}: the master could not produce its snapshot (${m}): see its log (fork or disk trouble)`);
     return new ReplicationError('REFUSED', `${at}: ${what} refused: ${m}`);
   }
 

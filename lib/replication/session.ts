@@ -309,6 +309,8 @@ export class ReplicaSession extends EventEmitter {
   private async linkLoop(): Promise<void> {
     let delay = this.opts.backoffInitialMs ?? 500;
     const maxDelay = this.opts.backoffMaxMs ?? 30_000;
+    /** A link got through once: a TLS mismatch seen after that is not one (see below). */
+    let linked = false;
     while (!this.stopping) {
       let streamingSince = 0;
       try {
@@ -331,6 +333,7 @@ export class ReplicaSession extends EventEmitter {
         link.once('continue', () => (streamingSince = Date.now()));
         link.once('rdb-end', () => (streamingSince = Date.now()));
         await link.start();
+        linked = true;
         const err = await closed;
         if (err === null || this.stopping) return;
         throw err;
@@ -344,7 +347,9 @@ export class ReplicaSession extends EventEmitter {
         if (this.stopping) return;
         const e = ReplicationError.from(err);
         this.lastError = e;
-        if (!e.retryable) {
+        // A port that took this link's TLS setting once still does: a connection dropped unanswered
+        // later is something in between (a proxy whose server restarts), which heals.
+        if (!e.retryable && !(linked && (e.code === 'TLS_REQUIRED' || e.code === 'TLS'))) {
           this.fatal(e);
           return;
         }

@@ -73,6 +73,8 @@ export class ReplicaSource extends EventEmitter {
   private readonly positions: PositionStore;
   private stopped: Promise<void> | null = null;
   private ended = false;
+  /** The fault of a shard that could not go on: what 'end' reports once everything stopped. */
+  private failure: ReplicationError | null = null;
 
   constructor(opts: ReplicaSourceOptions) {
     super();
@@ -112,8 +114,15 @@ export class ReplicaSource extends EventEmitter {
     try {
       topology = await this.watcher.start();
     } catch (err) {
-      await this.watcher.stop();
-      throw new ReplicationError('CONNECT', `the source cannot be reached: ${(err as Error).message}`, { cause: err });
+      const e = discoveryError(err);
+      if (!e.retryable) {
+        await this.watcher.stop();
+        throw e;
+      }
+      // The watcher asks again every few seconds; the first answer starts the shards ('change' above).
+      this.emit('retry', 'topology', e, this.opts.topologyIntervalMs ?? 5000);
+      this.watcher.on('error', (again) => this.sessions.size === 0 && this.emit('retry', 'topology', discoveryError(again), this.opts.topologyIntervalMs ?? 5000));
+      return;
     }
     const selector = this.opts.shards ?? 'all';
     let problem: string | null = null;
@@ -132,7 +141,7 @@ export class ReplicaSource extends EventEmitter {
     this.stopped ??= (async () => {
       await this.watcher?.stop();
       await Promise.all([...this.sessions.values()].map((e) => e.session.stop()));
-      this.finish(null, 'stopped');
+      this.finish(this.failure, this.failure ? 'failed' : 'stopped');
     })();
     return this.stopped;
   }
@@ -167,8 +176,15 @@ export class ReplicaSource extends EventEmitter {
       maxRetriesPerRequest: 1,
       retryStrategy: () => null,
     });
-    client.on('error', () => undefined); // surfaced through the failed command instead
-    return client.connect().then(() => client);
+    // ioredis rejects a failed connect with "Connection is closed."; the reason (WRONGPASS, a reset …) came as an event
+    let reason: Error | null = null;
+    client.on('error', (err: Error) => (reason = err));
+    return client.connect().then(
+      () => client,
+      (err: unknown) => {
+        throw reason ?? err;
+      },
+    );
   }
 
   private async startShard(mode: 'standalone' | 'cluster', shard: ShardInfo): Promise<void> {
@@ -208,7 +224,8 @@ export class ReplicaSource extends EventEmitter {
       if (err) {
         // One shard that cannot go on makes the copy incomplete: stop the rest, say why.
         this.phase = 'failed';
-        void this.stop().then(() => this.finish(err, 'failed'));
+        this.failure ??= err;
+        void this.stop();
       } else {
         this.updatePhase();
       }
@@ -266,4 +283,16 @@ export class ReplicaSource extends EventEmitter {
     if (this.phase !== 'failed') this.phase = phase;
     this.emit('end', err);
   }
+}
+
+/** Why no seed of a source told its topology: refused credentials stop the source, the rest is tried again. */
+function discoveryError(err: unknown): ReplicationError {
+  const message = `the source cannot be reached: ${(err as Error).message}`;
+  if (/WRONGPASS|NOAUTH|invalid password|invalid username-password/.test(message)) {
+    return new ReplicationError('AUTH', `${message} (check the username and password of the source endpoint)`, { cause: err });
+  }
+  if (/NOPERM/.test(message)) {
+    return new ReplicationError('NOPERM', `${message} (the user needs +info +cluster|shards +cluster|slots +cluster|nodes to find the masters)`, { cause: err });
+  }
+  return new ReplicationError('CONNECT', message, { cause: err });
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { EndpointHandle, EndpointUser } from '../../lib/endpoint';
 import { FlowControl, type FlowFault } from '../../lib/ops/flow-control';
 import type { Operation } from '../../lib/ops/operation';
+import type { ReplicationError } from '../../lib/replication/errors';
 import type { ReplPosition } from '../../lib/replication/link';
 import type { SyncMode } from '../../lib/replication/session';
 import { ReplicaSource, type SourceProgress } from '../../lib/replication/source';
@@ -33,6 +34,9 @@ interface SourceDef {
 }
 
 const MB = 1024 * 1024;
+
+/** Retried faults that have a status of their own (`status.<key>`); the others show "reconnecting". */
+const RETRIED: Readonly<Record<string, string>> = { CONNECT: 'unreachable', LOADING: 'loading', NOMASTERLINK: 'masterLinkDown', SYNC_FAILED: 'bgsaveFailed' };
 
 /**
  * Whether a redis-cluster-sink may consume this source's stream: any enabled one deployed in
@@ -74,6 +78,9 @@ export = function register(RED: NodeRedApi): void {
     let progressTimer: NodeJS.Timeout | null = null;
     let startMsg: NodeMessage = {};
     let stopping: Promise<void> | null = null;
+    /** Faults retried since the start, and the code of the last: the yellow status names it. */
+    let retries = 0;
+    let retryCode = '';
 
     const status = (s: NodeStatus): void => node.status(s);
     status({ fill: 'grey', shape: 'ring', text: RED._('redis-replica-source.status.idle') });
@@ -102,10 +109,12 @@ export = function register(RED: NodeRedApi): void {
           // green says the stream is being applied: not while a sink failed or is gone, or none took it yet
           return sinkProblem(p) ?? { fill: 'green', shape: 'dot', text: RED._('redis-replica-source.status.streaming', { lag: lagText(p.lagMs) }) };
         case 'reconnecting':
-          return { fill: 'yellow', shape: 'ring', text: RED._('redis-replica-source.status.reconnecting', { n: p.reconnects }) };
+          return { fill: 'yellow', shape: 'ring', text: RED._(`redis-replica-source.status.${RETRIED[retryCode] ?? 'reconnecting'}`, { n: p.reconnects }) };
         case 'done':
           return { fill: 'green', shape: 'ring', text: RED._('redis-replica-source.status.done', { keys: short(p.snapshot.keys) }) };
         case 'starting':
+          // a cluster source's masters are not known yet: its seeds are asked again and again
+          if (retries > 0) return { fill: 'yellow', shape: 'ring', text: RED._(`redis-replica-source.status.${RETRIED[retryCode] ?? 'reconnecting'}`, { n: retries }) };
           return { fill: 'yellow', shape: 'ring', text: RED._(p.waitingForMaster ? 'redis-replica-source.status.waitingForMaster' : 'redis-replica-source.status.connecting') };
         default:
           return { fill: 'grey', shape: 'ring', text: RED._('redis-replica-source.status.stopped') };
@@ -118,7 +127,8 @@ export = function register(RED: NodeRedApi): void {
     function report(): void {
       if (!source) return;
       const p = source.progress;
-      status(statusText(p));
+      // a failed source's status names its failure (fail)
+      if (p.phase !== 'failed') status(statusText(p));
       const fault = flow.fault;
       if (fault?.kind === 'gone' && fault !== faultSaid) {
         faultSaid = fault;
@@ -130,7 +140,7 @@ export = function register(RED: NodeRedApi): void {
     }
 
     function fail(err: Error): void {
-      status(failureStatus(RED._('redis-replica-source.status.failed'), err));
+      status(failureStatus(RED._('redis-replica-source.status.failed'), err, (cause) => RED._(`redis-replica-source.status.cause.${cause}`)));
       node.error(RED._('redis-replica-source.errors.failed', { error: err.message }), { ...startMsg, error: { message: err.message } });
     }
 
@@ -163,6 +173,7 @@ export = function register(RED: NodeRedApi): void {
       });
       flow.onApplied = (shard, position) => void s.confirm(shard, position as ReplPosition);
       source = s;
+      retries = 0;
       // Retried faults go to Catch nodes too (once per new reason), so a flow can alert on them.
       let lastReason = '';
       const retried = (text: string, reason: string): void => {
@@ -170,7 +181,9 @@ export = function register(RED: NodeRedApi): void {
         lastReason = reason;
         node.error(text, { ...startMsg, error: { message: text } });
       };
-      s.on('retry', (shard: string, err: Error, delay: number) => {
+      s.on('retry', (shard: string, err: ReplicationError, delay: number) => {
+        retries++;
+        retryCode = err.code;
         retried(RED._('redis-replica-source.log.retry', { shard, error: err.message, delay }), err.message);
         report();
       });
