@@ -141,7 +141,7 @@ describe('redis-cluster-sink node in a Node-RED runtime', function () {
     const caught = received('caught');
     const statuses = statusesOf('sink');
     getNode<NodeUnderTest>('sink').receive({ payload: [set('late', 'v')] });
-    await waitFor(() => statuses.some((s) => s.startsWith('yellow:reconnecting')), 10_000, 'the reconnecting status');
+    await waitFor(() => statuses.some((s) => s.startsWith('yellow:unreachable')), 10_000, 'the unreachable status');
     // a plain TCP forwarder (not a Redis) that starts listening only now, in front of the real destination
     const forwarder = net.createServer((client) => {
       const upstream = net.connect(destination.port, '127.0.0.1');

@@ -1,8 +1,10 @@
 import net from 'node:net';
 import tls from 'node:tls';
+import { tlsFailedMessage, tlsRequiredMessage, tlsTimedOutMessage } from '../endpoint/faults';
 import { CommandWriter, type CommandArg } from '../resp/encoder';
 import { RespError } from '../resp/errors';
 import { RespParser, type RespValue } from '../resp/parser';
+import { SinkError } from './errors';
 
 export interface ConnectionOptions {
   host: string;
@@ -24,6 +26,8 @@ export interface ReplyFailure {
   error: RespError;
   tag: unknown;
   index: number;
+  /** The connection's node, host:port: who refused. */
+  node: string;
 }
 
 /**
@@ -67,28 +71,67 @@ export class NodeConnection {
     return this.failure;
   }
 
+  /**
+   * Connects, authenticates and PINGs: resolves once the server answered. A failure names its
+   * cause as a SinkError (see SinkError.permanent for the ones no retry cures).
+   */
   async connect(): Promise<void> {
     const { host, port } = this.opts;
+    const at = this.name;
+    const useTls = Boolean(this.opts.tls);
+    const timeoutMs = this.opts.connectTimeoutMs ?? 10_000;
+    let tcpUp = false;
+    let opening = true;
     await new Promise<void>((resolve, reject) => {
+      let up = false;
       const onConnect = (): void => {
+        up = true;
         socket.setTimeout(0);
         resolve();
       };
       const socket = this.opts.tls ? tls.connect({ host, port, ...this.opts.tls }, onConnect) : net.connect({ host, port }, onConnect);
       this.socket = socket;
       socket.setNoDelay(true);
-      socket.setTimeout(this.opts.connectTimeoutMs ?? 10_000, () => socket.destroy(new Error(`no connection to ${this.name} after ${this.opts.connectTimeoutMs ?? 10_000} ms`)));
-      socket.on('data', (chunk: Buffer) => this.onData(chunk));
-      socket.on('error', (err) => {
-        reject(err);
-        this.fail(new Error(`${this.name}: ${err.message}`));
+      socket.once('connect', () => (tcpUp = true));
+      socket.setTimeout(timeoutMs, () => {
+        socket.destroy(useTls && tcpUp ? new SinkError('TLS', tlsTimedOutMessage(at, timeoutMs)) : new SinkError('CONNECT', `${at}: no connection after ${timeoutMs} ms`));
       });
-      socket.on('close', () => this.fail(new Error(`${this.name}: the connection closed`)));
+      // Nothing answered yet: a plain connection dropped now met a TLS-only port, a TLS one was refused by the server's TLS.
+      const unanswered = (): boolean => opening && up && socket.bytesRead === 0;
+      socket.on('data', (chunk: Buffer) => this.onData(chunk));
+      socket.on('error', (err: NodeJS.ErrnoException) => {
+        let fault: Error;
+        if (err instanceof SinkError) fault = err;
+        else if (useTls && (up ? unanswered() && /alert|ssl|tls/i.test(err.message) : tcpUp)) fault = new SinkError('TLS', tlsFailedMessage(at, err));
+        else if (!useTls && unanswered()) fault = new SinkError('TLS_REQUIRED', tlsRequiredMessage(at, err.message));
+        else fault = opening ? new SinkError('CONNECT', `${at}: ${err.message}`) : new Error(`${at}: ${err.message}`);
+        reject(fault);
+        this.fail(fault);
+      });
+      socket.on('close', () => {
+        this.fail(!useTls && unanswered() ? new SinkError('TLS_REQUIRED', tlsRequiredMessage(at, 'the server closed the connection')) : new Error(`${at}: the connection closed`));
+      });
     });
     if (this.opts.password) {
-      const r = await this.call(this.opts.username ? ['AUTH', this.opts.username, this.opts.password] : ['AUTH', this.opts.password]);
-      if (r instanceof RespError) throw new Error(`${this.name}: authentication failed: ${r.message}`);
+      const user = this.opts.username;
+      const r = await this.ask(user ? ['AUTH', user, this.opts.password] : ['AUTH', this.opts.password]);
+      if (r instanceof RespError) throw new SinkError('AUTH', `${at}: authentication as ${user || '(default user)'} failed: ${r.message} (check the username and password of the destination endpoint)`);
     }
+    const pong = await this.ask(['PING']);
+    opening = false;
+    // a user denied PING alone may still write: what it may not do shows with the writes
+    if (pong instanceof RespError && pong.code !== 'NOPERM') {
+      if (pong.code === 'NOAUTH') throw new SinkError('AUTH', `${at}: the server requires a password and none is configured: ${pong.message} (set the username and password of the destination endpoint)`);
+      if (pong.code === 'LOADING') throw new SinkError('LOADING', `${at}: the server is loading its data set: ${pong.message}`);
+      throw new SinkError('REFUSED', `${at}: the server refuses this client: ${pong.message}`);
+    }
+  }
+
+  /** A command of the opening; a connection that broke meanwhile throws its fault rather than answering. */
+  private async ask(args: readonly CommandArg[]): Promise<RespValue> {
+    const r = await this.call(args);
+    if (this.failure) throw this.failure;
+    return r;
   }
 
   /** Queues a command; its reply goes to `handler` (or, if an error with no handler, to the failures with `tag`). */
@@ -131,7 +174,7 @@ export class NodeConnection {
 
   /** Records an error found by a reply handler (e.g. inside an EXEC's replies) against the command being answered. */
   reportError(error: RespError, tag: unknown): void {
-    this.failures.push({ error, tag, index: this.received - 1 });
+    this.failures.push({ error, tag, index: this.received - 1, node: this.name });
   }
 
   /** Takes the unhandled error replies of the first `count` commands. */
@@ -173,7 +216,7 @@ export class NodeConnection {
         this.tags[this.head++] = null;
         this.received++;
         if (h !== null) h(v);
-        else if (v instanceof RespError) this.failures.push({ error: v, tag, index: this.received - 1 });
+        else if (v instanceof RespError) this.failures.push({ error: v, tag, index: this.received - 1, node: this.name });
       }
     } catch (err) {
       this.fail(new Error(`${this.name}: unreadable reply: ${(err as Error).message}`));

@@ -1,6 +1,37 @@
 import type { RespError } from '../resp/errors';
 
-export type SinkErrorCode = 'CONNECT' | 'CONNECTION' | 'CLUSTERDOWN' | 'MOVED' | 'CROSSSLOT' | 'SLOT' | 'NOT_EMPTY' | 'REPLY';
+export type SinkErrorCode =
+  | 'CONNECT'
+  | 'CONNECTION'
+  /** Refused credentials, or a server that wants a password and got none. */
+  | 'AUTH'
+  /** A TLS-only port reached without TLS. */
+  | 'TLS_REQUIRED'
+  /** A TLS handshake that failed: a plain port, a certificate refused on either side. */
+  | 'TLS'
+  /** The server refuses this client for good (protected mode, say). */
+  | 'REFUSED'
+  /** The server is loading its data set (a restart): it answers once it is done. */
+  | 'LOADING'
+  /** A destination master that evicts keys, not allowed by the user (see eviction.ts). */
+  | 'EVICTION'
+  | 'CLUSTERDOWN'
+  | 'MOVED'
+  | 'CROSSSLOT'
+  | 'SLOT'
+  | 'NOT_EMPTY'
+  | 'REPLY';
+
+/** Faults of opening a connection that no retry cures: they need the user to change a setting. */
+const PERMANENT: ReadonlySet<SinkErrorCode> = new Set(['AUTH', 'TLS_REQUIRED', 'TLS', 'REFUSED', 'EVICTION']);
+
+/** What to do about a destination's refusal, for the codes whose cause is not the operation but the destination. */
+const REMEDIES: Readonly<Record<string, string>> = {
+  OOM: 'The destination is full: maxmemory is reached and its maxmemory-policy noeviction refuses writes. Raise its maxmemory (CONFIG SET maxmemory, and in its configuration) or free memory there, then redeploy: the sync continues where it stopped',
+  NOPERM: 'The destination user may not run it: grant it what the sink runs (in practice ~* +@all), then redeploy',
+  READONLY: 'This node is a read-only replica: point the destination endpoint at its master, then redeploy',
+  MISCONF: 'The destination cannot save its RDB snapshots and refuses writes until it can: see its log (disk full, permissions), then redeploy',
+};
 
 /**
  * A failure to apply an operation. For a refused command the message names the command,
@@ -17,8 +48,15 @@ export class SinkError extends Error {
     super(message);
   }
 
-  static fromReply(error: RespError, tag: unknown): SinkError {
-    return new SinkError('REPLY', `the destination refused ${describe(tag)}: ${error.message}`, error);
+  /** A fault of the configuration, not of the network: trying again cannot cure it. */
+  get permanent(): boolean {
+    return PERMANENT.has(this.code);
+  }
+
+  /** `node`: the destination node that refused, where it is known. */
+  static fromReply(error: RespError, tag: unknown, node?: string): SinkError {
+    const refusal = `the destination${node === undefined ? '' : ` ${node}`} refused ${describe(tag)}: ${error.message}`;
+    return new SinkError('REPLY', Object.hasOwn(REMEDIES, error.code) ? `${refusal.replace(/\.$/, '')}. ${REMEDIES[error.code]}.` : refusal, error);
   }
 
   /** A command the destination kept redirecting (MOVED, TRYAGAIN …) through every try. */

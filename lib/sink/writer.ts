@@ -14,6 +14,7 @@ import { isReplaySafe, TO_EVERY_MASTER, TX_MARKERS } from './commands';
 import { NodeConnection, type ConnectionOptions, type ReplyFailure, type ReplyHandler } from './connection';
 import { DestinationDbs, type Dropped } from './dbs';
 import { SinkError } from './errors';
+import { EvictionWatch } from './eviction';
 import { FIELD_TTL_COMMANDS, fieldTtlCommandsOf, withoutFieldTtlCommand } from './field-ttl';
 import { describeFunctionCommand, FUNCTION, hasFunctionsOf } from './functions';
 import { dumpPayloadFor, restorableBy, restoreCommands } from './restore';
@@ -32,8 +33,14 @@ export interface WriterOptions {
   exactlyOnce?: boolean;
   /** A snapshot key whose payload is bigger than this is written with typed commands. */
   restoreMaxBytes?: number;
-  /** Told each time the writer tries to connect again after losing the destination. */
-  onReconnect?: (reason: string, attempt: number) => void;
+  /** Told each time the writer tries to connect again after losing the destination, with why. */
+  onReconnect?: (cause: Error, attempt: number) => void;
+  /** Accept a destination whose maxmemory-policy evicts keys (see eviction.ts); default false: refused. */
+  allowEviction?: boolean;
+  /** Told each time the destination evicted more keys (the count since the start, every master summed). */
+  onEvicted?: (evicted: number, detail: string) => void;
+  /** Told what cannot be checked about eviction on a master (once per master). */
+  onEvictionUnchecked?: (what: string) => void;
   /**
    * Told each FUNCTION command dropped because the destination has no FUNCTION (before 7.0),
    * with what it did (describeFunctionCommand), so that it is never dropped silently.
@@ -76,6 +83,9 @@ export interface WriterStats {
   redirects: number;
   /** Commands sent to the node importing their slot (ASK), while the slot was migrating. */
   asks: number;
+  /** Keys the destination masters evicted, and expired, since the sink started (INFO stats; see eviction.ts). */
+  evictedKeys: number;
+  expiredKeys: number;
   /** Operations dropped for want of a db on the destination, by label: `db <n>`, SWAPDB, MOVE, COPY (see dbs.ts). */
   dropped: Record<string, number>;
 }
@@ -134,8 +144,9 @@ interface InFlight {
  * pipelined per node. Exactly once: see commands.ts and checkpoints.ts for the rule.
  */
 export class DestinationWriter {
-  readonly stats: WriterStats = { keys: 0, commands: 0, skippedReplays: 0, skippedExisting: 0, typedKeys: 0, droppedFieldTtls: 0, droppedFunctions: 0, lostPendingEntries: 0, redirects: 0, asks: 0, dropped: {} };
-  private readonly opts: Required<Omit<WriterOptions, 'endpoint' | 'onReconnect' | 'onDroppedFunction' | 'onDropped'>> & Pick<WriterOptions, 'endpoint' | 'onReconnect' | 'onDroppedFunction' | 'onDropped'>;
+  readonly stats: WriterStats = { keys: 0, commands: 0, skippedReplays: 0, skippedExisting: 0, typedKeys: 0, droppedFieldTtls: 0, droppedFunctions: 0, lostPendingEntries: 0, redirects: 0, asks: 0, evictedKeys: 0, expiredKeys: 0, dropped: {} };
+  private readonly opts: Required<Omit<WriterOptions, 'endpoint' | 'onReconnect' | 'onDroppedFunction' | 'onDropped' | 'allowEviction' | 'onEvicted' | 'onEvictionUnchecked'>> & Pick<WriterOptions, 'endpoint' | 'onReconnect' | 'onDroppedFunction' | 'onDropped'>;
+  private readonly eviction: EvictionWatch;
   private readonly limits = new TypedLimits();
   private cluster = false;
   private version: [number, number] = [0, 0];
@@ -173,6 +184,7 @@ export class DestinationWriter {
       onDroppedFunction: opts.onDroppedFunction,
       onDropped: opts.onDropped,
     };
+    this.eviction = new EvictionWatch({ allow: opts.allowEviction === true, onEvicted: opts.onEvicted, onUnchecked: opts.onEvictionUnchecked }, this.stats);
   }
 
   get isCluster(): boolean {
@@ -182,7 +194,8 @@ export class DestinationWriter {
   /**
    * Connects, learns the destination's version and (cluster) slot map. A destination that
    * cannot be reached yet is tried again as a lost one is (see reconnect); refused
-   * credentials are not, since trying again cannot cure them.
+   * credentials, a TLS mismatch or an evicting destination are not, since trying again
+   * cannot cure them (SinkError.permanent).
    */
   async connect(): Promise<void> {
     const since = Date.now();
@@ -191,11 +204,10 @@ export class DestinationWriter {
         await this.connectOnce();
         return;
       } catch (err) {
-        const reason = err instanceof Error ? err.message : String(err);
-        if (this.closed || /authentication failed/.test(reason) || Date.now() - since > RECONNECT_FOR_MS) throw err;
+        if (this.closed || (err instanceof SinkError && err.permanent) || Date.now() - since > RECONNECT_FOR_MS) throw err;
         for (const c of this.conns.values()) c.close();
         this.conns.clear();
-        this.opts.onReconnect?.(reason, attempt);
+        this.opts.onReconnect?.(err instanceof Error ? err : new Error(String(err)), attempt);
         await reconnectPause(attempt);
       }
     }
@@ -216,6 +228,9 @@ export class DestinationWriter {
       this.slotMap = new Array(FULL_SLOTS).fill(first);
     }
     this.checkpoints = new Checkpoints(this.cluster, (slot) => this.nodeFor(slot), this.masters, (slot, args) => this.callAt(slot, args));
+    await this.eviction.admit(this.masters);
+    // masters that appear later (a failover, a resharding) are checked when the watch first sees them
+    this.eviction.start(() => this.masters, (err) => (this.failure ??= err));
   }
 
   /**
@@ -253,6 +268,7 @@ export class DestinationWriter {
 
   close(): void {
     this.closed = true;
+    this.eviction.stop();
     for (const c of this.conns.values()) c.close();
     this.conns.clear();
   }
@@ -493,7 +509,7 @@ export class DestinationWriter {
     const since = Date.now();
     for (let attempt = 1; ; attempt++) {
       if (this.closed) throw cause;
-      this.opts.onReconnect?.(cause instanceof Error ? cause.message : String(cause), attempt);
+      this.opts.onReconnect?.(cause instanceof Error ? cause : new Error(String(cause)), attempt);
       await reconnectPause(attempt);
       for (const [name, c] of this.conns) {
         if (c.broken === null) continue;
@@ -879,7 +895,7 @@ export class DestinationWriter {
     const redirects: ReplyFailure[] = [];
     for (const f of failures) {
       if (REDIRECTS.has(f.error.code)) redirects.push(f);
-      else if (f.error.code !== 'EXECABORT') throw SinkError.fromReply(f.error, f.tag); // EXECABORT: reported through the queued command's own error
+      else if (f.error.code !== 'EXECABORT') throw SinkError.fromReply(f.error, f.tag, f.node); // EXECABORT: reported through the queued command's own error
     }
     return redirects;
   }
@@ -907,10 +923,10 @@ export class DestinationWriter {
             await this.followRedirect(attempt);
             continue;
           }
-          if (bad) throw SinkError.fromReply(bad, op);
+          if (bad) throw SinkError.fromReply(bad, op, c.name);
           const results = replies[replies.length - 1] as unknown[];
           const failed = results.find((r) => r instanceof RespError) as RespError | undefined;
-          if (failed) throw SinkError.fromReply(failed, op);
+          if (failed) throw SinkError.fromReply(failed, op, c.name);
           return results;
         }
       },

@@ -8,7 +8,7 @@ import { acknowledgePart, type PartInfo } from '../../lib/cluster/parts';
 import { FlowControl } from '../../lib/ops/flow-control';
 import type { Operation } from '../../lib/ops/operation';
 import { DestinationWriter, type ConflictPolicy } from '../../lib/sink/writer';
-import { failureStatus, NodeFault, shortCount as short, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode, type NodeStatus } from '../node-red';
+import { codeOf, failureStatus, NodeFault, shortCount as short, type NodeMessage as BaseMessage, type NodeRedApi as Api, type NodeStatus, type RuntimeNode } from '../node-red';
 
 type NodeMessage = BaseMessage & { redisSync?: PartInfo };
 type NodeRedNode = RuntimeNode<NodeMessage> & EndpointUser;
@@ -24,7 +24,12 @@ interface SinkDef {
   conflict?: ConflictPolicy;
   exactlyOnce?: boolean;
   restoreMaxMb?: string | number;
+  /** Accept a destination whose maxmemory-policy evicts keys; off: the sink refuses it. */
+  allowEviction?: boolean;
 }
+
+/** Retried faults that have a status of their own (`status.<key>`); the others show "reconnecting". */
+const RETRIED: Readonly<Record<string, string>> = { CONNECT: 'unreachable', LOADING: 'loading' };
 
 export = function register(RED: NodeRedApi): void {
   function RedisClusterSinkNode(this: NodeRedNode, def: SinkDef): void {
@@ -52,6 +57,10 @@ export = function register(RED: NodeRedApi): void {
     let statusAt = 0;
     /** Dropped FUNCTION commands are said once per run (the stats count every one). */
     let functionsDropped = false;
+    /** Keys the destination evicted since the start: once any, the status stays red with the count. */
+    let evicted = 0;
+    const failedStatus = (err: unknown): NodeStatus => failureStatus(RED._('redis-cluster-sink.status.failed'), err, (cause) => RED._(`redis-cluster-sink.status.cause.${cause}`));
+    const evictedStatus = (): NodeStatus => ({ fill: 'red', shape: 'dot', text: RED._('redis-cluster-sink.status.evicted', { n: short(evicted) }) });
 
     node.status({ fill: 'grey', shape: 'ring', text: RED._('redis-cluster-sink.status.idle') });
 
@@ -65,11 +74,20 @@ export = function register(RED: NodeRedApi): void {
           conflict: def.conflict ?? 'ignore',
           exactlyOnce: def.exactlyOnce !== false,
           restoreMaxBytes: Number.isFinite(restoreMaxMb) && restoreMaxMb > 0 ? restoreMaxMb * 1024 * 1024 : undefined,
+          allowEviction: def.allowEviction === true,
           // the writer connects again by itself (the source waits meanwhile): said once per outage
-          onReconnect: (reason, attempt) => {
-            if (attempt === 1) node.warn(RED._('redis-cluster-sink.log.reconnect', { reason }));
-            node.status({ fill: 'yellow', shape: 'ring', text: RED._('redis-cluster-sink.status.reconnecting', { n: attempt }) });
+          onReconnect: (cause, attempt) => {
+            if (attempt === 1) node.warn(RED._('redis-cluster-sink.log.reconnect', { reason: cause.message }));
+            node.status({ fill: 'yellow', shape: 'ring', text: RED._(`redis-cluster-sink.status.${RETRIED[codeOf(cause)] ?? 'reconnecting'}`, { n: attempt }) });
           },
+          // lost data is an error even where the user allowed eviction: said once, counted on in the status
+          onEvicted: (n, detail) => {
+            const first = evicted === 0;
+            evicted = n;
+            if (!failed) node.status(evictedStatus());
+            if (first) node.error(RED._('redis-cluster-sink.errors.evicted', { n, detail }), {});
+          },
+          onEvictionUnchecked: (what) => node.warn(what),
           // said once per label by the writer (what, and what to do); counted on in the status
           onDropped: (_label, why) => node.warn(RED._('redis-cluster-sink.log.dropped', { why })),
           onDroppedFunction: (what) => {
@@ -126,12 +144,20 @@ export = function register(RED: NodeRedApi): void {
         return;
       }
       statusAt = Date.now();
-      if (!failed) node.status(appliedStatus());
+      if (!failed) node.status(evicted > 0 ? evictedStatus() : appliedStatus());
     }
 
     node.on('input', (msg, send, done) => {
       // after a failure nothing more is applied (later batches depend on it): it was reported once
-      if (failed) return done();
+      if (failed) {
+        // a source whose first batch comes after the failure (one at deploy) learns of it too
+        const source = msg.redisSync?.source;
+        if (source !== undefined && !sources.has(source)) {
+          sources.add(source);
+          FlowControl.for(source).fail(def.id, failed.message);
+        }
+        return done();
+      }
       const turn = handedIn.then(() => handIn(msg));
       handedIn = turn.catch(() => undefined);
       confirmed = confirmed
@@ -154,10 +180,21 @@ export = function register(RED: NodeRedApi): void {
             failed = err;
             // its sources must not show their stream as being applied (see FlowControl.fault)
             for (const s of sources) FlowControl.for(s).fail(def.id, err.message);
-            node.status(failureStatus(RED._('redis-cluster-sink.status.failed'), err));
+            node.status(failedStatus(err));
             done(err);
           },
         );
+    });
+
+    // The destination is reached at deploy, not with the first batch: refused credentials, a TLS
+    // mismatch or an evicting destination show at once, also when the source has nothing to send.
+    setImmediate(() => {
+      getWriter().catch((err: Error) => {
+        if (failed || closing) return;
+        failed = err;
+        node.status(failedStatus(err));
+        node.error(err.message, {});
+      });
     });
 
     // On close, the batches in flight get a few seconds to be applied; a destination that does
