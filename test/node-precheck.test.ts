@@ -11,6 +11,7 @@ import {
   coreNodes,
   editorDefinition,
   getNode,
+  helper,
   loadFlow,
   startNodeRed,
   stopNodeRed,
@@ -161,7 +162,7 @@ describe('redis-precheck node in a Node-RED runtime', function () {
     assert.match(String(got.caught[0].error?.message), /^Error: destination dbs: "zero" is not a db number/);
   });
 
-  it('reports an unreachable endpoint as a failed precheck, not as a fault', async () => {
+  it('reports an unreachable endpoint as a failed precheck named in the status, not as a fault', async () => {
     const gone = await startRedis();
     const port = gone.port;
     await gone.stop();
@@ -171,8 +172,26 @@ describe('redis-precheck node in a Node-RED runtime', function () {
     await waitFor(() => got.failed.length === 1, 15_000, 'output 2');
     const report = got.failed[0].payload as PrecheckReport;
     assert.deepEqual(report.errors.map((f) => f.id), ['connection']);
-    assert.equal(got.statuses.at(-1), 'red:failed: 1 error');
+    assert.equal(got.statuses.at(-1), 'red:no connection', 'the cause that hid every other check');
     assert.deepEqual(got.caught, []);
+  });
+
+  it('names refused credentials in the status, and logs the errors with their remedies as a warning', async () => {
+    const locked = await startRedis({ config: { requirepass: 'right' } });
+    try {
+      await loadFlow(nodes(), flow(locked.port, destination.port), { src: { password: 'wrong' } });
+      const got = collect();
+      const warnings = (): string[] =>
+        helper.log().args.filter(([o]) => o.level === 30 && o.type === 'redis-precheck').map(([o]) => String(o.msg));
+      getNode<NodeUnderTest>('pre').receive({});
+      await waitFor(() => got.failed.length === 1, 15_000, 'output 2');
+      assert.match(got.statuses.at(-1) ?? '', /^red:auth failed( \(\+\d+\))?$/);
+      await waitFor(() => warnings().length > 0, 2000, 'the warning');
+      assert.match(warnings()[0], new RegExp(`^precheck failed: source 127\\.0\\.0\\.1:${locked.port}: authentication as \\(default user\\) failed: WRONGPASS.* \\(check the user and password of the endpoint`));
+      assert.deepEqual(got.caught, [], 'a result, not a fault');
+    } finally {
+      await locked.stop();
+    }
   });
 
   it('validates the destination dbs in the editor', () => {

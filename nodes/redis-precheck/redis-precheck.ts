@@ -22,6 +22,9 @@ interface PrecheckDef {
   runOnDeploy?: boolean;
 }
 
+/** Findings of an endpoint that could not be opened (OpenFailureKind), by their status (`status.cause.<key>`). */
+const OPENING: Readonly<Record<string, string>> = { connection: 'noConnection', auth: 'auth', tls: 'tls', protocol: 'notRedis' };
+
 /** "0, 3" → [0, 3]; "" → undefined (every db); throws on anything else. */
 function parseDatabases(text: string | undefined): number[] | undefined {
   const t = (text ?? '').trim();
@@ -46,6 +49,9 @@ export = function register(RED: NodeRedApi): void {
     function summary(r: PrecheckReport): NodeStatus {
       if (!r.passed) {
         const n = r.errors.length;
+        // an endpoint that could not be opened hides every other check: its cause is the news
+        const opening = Object.hasOwn(OPENING, r.errors[0].id) ? OPENING[r.errors[0].id] : undefined;
+        if (opening !== undefined) return { fill: 'red', shape: 'dot', text: RED._(`redis-precheck.status.cause.${opening}`) + (n > 1 ? ` (+${n - 1})` : '') };
         return { fill: 'red', shape: 'dot', text: RED._(n === 1 ? 'redis-precheck.status.failedError' : 'redis-precheck.status.failedErrors', { n }) };
       }
       const n = r.warnings.length;
@@ -82,6 +88,8 @@ export = function register(RED: NodeRedApi): void {
         (report) => {
           if (closed) return;
           node.status(summary(report));
+          // a result, not a fault (Catch nodes are left alone), but the log says why with output 2 unwired
+          if (!report.passed) node.warn(RED._('redis-precheck.log.failed', { errors: report.errors.map((f) => `${f.message} (${f.remedy})`).join('; ') }));
           const out = { ...msg, payload: report };
           send(report.passed ? [out, null] : [null, out]);
         },

@@ -53,6 +53,8 @@ interface TestHelper {
   startServer(): Promise<void>;
   stopServer(): Promise<void>;
   getNode(id: string): unknown;
+  /** A spy on the runtime's log of the flow loaded last: one call per line, `{ level, type, msg }` (level 20 error, 30 warning). */
+  log(): { args: Array<[{ level: number; type?: string; msg: unknown }]> };
 }
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- an untyped CommonJS package, typed by TestHelper
@@ -263,6 +265,21 @@ export function statusesOf(id: string): string[] {
   node.status = (s) => {
     seen.push(`${s.fill}:${s.text}`);
     original(s);
+  };
+  return seen;
+}
+
+/**
+ * Records the text of every node.error a node of the running flow makes from now on (what
+ * Node-RED logs, unless a Catch node takes it), while still making it.
+ */
+export function errorsOf(id: string): string[] {
+  const node = getNode<{ error: (message: unknown, msg?: object) => void }>(id);
+  const seen: string[] = [];
+  const original = node.error.bind(node);
+  node.error = (message, msg) => {
+    seen.push(String(message));
+    original(message, msg);
   };
   return seen;
 }
