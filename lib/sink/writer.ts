@@ -15,6 +15,7 @@ import { NodeConnection, type ConnectionOptions, type ReplyFailure, type ReplyHa
 import { DestinationDbs, type Dropped } from './dbs';
 import { SinkError } from './errors';
 import { EvictionWatch } from './eviction';
+import { destinationForm, PROBED_COMMANDS, probedCommandsOf } from './destination-forms';
 import { FIELD_TTL_COMMANDS, fieldTtlCommandsOf, withoutFieldTtlCommand } from './field-ttl';
 import { describeFunctionCommand, FUNCTION, hasFunctionsOf } from './functions';
 import { dumpPayloadFor, restorableBy, restoreCommands } from './restore';
@@ -95,9 +96,10 @@ const FULL_SLOTS = 16384;
 /**
  * Commands of newer servers that a source may replicate and an older destination may lack:
  * the writer asks the destination for them when it connects, then rewrites (hash field TTLs,
- * see withoutFieldTtlCommand) or drops and counts (FUNCTION, see functions.ts) what it lacks.
+ * see withoutFieldTtlCommand; 6.2's and 7.0's, see destinationForm) or drops and counts
+ * (FUNCTION, see functions.ts) what it lacks.
  */
-const NEWER_COMMANDS: readonly string[] = [...FIELD_TTL_COMMANDS, FUNCTION];
+const NEWER_COMMANDS: readonly string[] = [...FIELD_TTL_COMMANDS, FUNCTION, ...PROBED_COMMANDS];
 
 /** Replies of a cluster whose slots move or are moving (resharding, failover): reload the slot map and try again. */
 const REDIRECTS = new Set(['MOVED', 'ASK', 'TRYAGAIN', 'CLUSTERDOWN', 'READONLY', 'LOADING']);
@@ -243,6 +245,7 @@ export class DestinationWriter {
     if (Array.isArray(reply)) return new Set(NEWER_COMMANDS.filter((_, i) => Array.isArray(reply[i])));
     const known = fieldTtlCommandsOf(this.version);
     if (hasFunctionsOf(this.version)) known.add(FUNCTION);
+    for (const name of probedCommandsOf(this.version)) known.add(name);
     return known;
   }
 
@@ -799,11 +802,13 @@ export class DestinationWriter {
   }
 
   /**
-   * What the destination runs for a command of the stream that it lacks (a hash-field-TTL
-   * command of a newer server, see withoutFieldTtlCommand), its dropped field TTLs counted in
+   * What the destination runs for a command of the stream in a form it lacks (of a newer
+   * server: see destinationForm and withoutFieldTtlCommand), its dropped field TTLs counted in
    * `limits` as the snapshot's are; null when it runs the command as it is.
    */
-  private rewritten(op: CommandOp, limits: TypedLimits): CommandArg[][] | null {
+  private rewritten(op: Pick<CommandOp, 'name' | 'args' | 'db' | 'offset'>, limits: TypedLimits): CommandArg[][] | null {
+    const form = destinationForm(op, { version: this.version, rdbVersion: this.rdbVersion, commands: this.knownCommands }, limits);
+    if (form !== null) return form;
     const r = withoutFieldTtlCommand(op.name, op.args, this.knownCommands);
     if (r === null) return null;
     limits.droppedFieldTtls += r.droppedTtls;
@@ -913,7 +918,9 @@ export class DestinationWriter {
     };
     const exec: ClusterExecutor = {
       call,
-      multi: async (slot, commands) => {
+      multi: async (slot, written) => {
+        // the command itself, run there on co-located copies, in the form the destination has
+        const commands = written.flatMap(([name, ...args]) => this.rewritten({ ...op, name: String(name).toUpperCase(), args: args.map((a) => (Buffer.isBuffer(a) ? a : Buffer.from(String(a)))) }, this.limits) ?? [[name, ...args]]);
         for (let attempt = 1; ; attempt++) {
           const c = this.nodeFor(slot);
           const replies = await Promise.all([c.call(['MULTI']), ...commands.map((cmd) => c.call(cmd)), c.call(['EXEC'])]);
@@ -979,6 +986,12 @@ export class DestinationWriter {
       await this.swapDbs(op, ctx);
       return;
     }
+    // FLUSHALL, FLUSHDB and SCRIPT FLUSH without 6.2's mode, a SPUBLISH dropped (see destinationForm)
+    const [form = null] = this.rewritten(op, this.limits) ?? [[op.name, ...op.args]];
+    if (form === null) {
+      if (this.opts.exactlyOnce) await this.checkpoints.writeBarrier(ctx.source, op.shard, op.offset);
+      return;
+    }
     const targets = !this.cluster ? this.masters : TO_EVERY_MASTER.has(op.name) ? this.masters : [this.masters[0]];
     const flush = op.name === 'FLUSHALL' || op.name === 'FLUSHDB';
     // A flush of the db of the checkpoints (db 0; on a cluster every flush) takes them with it,
@@ -988,7 +1001,7 @@ export class DestinationWriter {
     const record = flush && (this.cluster || op.name === 'FLUSHALL' || op.db === 0) ? await this.checkpoints.record() : null;
     const holder = this.nodeFor(0);
     for (const c of targets) {
-      const args: CommandArg[] = this.cluster && op.name === 'FLUSHDB' ? ['FLUSHALL', ...op.args] : [op.name, ...op.args];
+      const args: CommandArg[] = this.cluster && op.name === 'FLUSHDB' ? ['FLUSHALL', ...form.slice(1)] : form;
       if (!(this.cluster && op.name === 'FLUSHDB')) this.selectDb(c, op.db, op);
       if (record === null || c !== holder) {
         c.send(args, null, op);
