@@ -163,7 +163,7 @@ describe('bad configurations in a real Node-RED runtime: what the user sees', fu
 
   it('an evicting destination is refused at deploy, red "eviction policy"; volatile-* too, saying why', async () => {
     const source = await servers.server();
-    const destination = await servers.server({ config: { 'maxmemory-policy': 'allkeys-lru' } });
+    const destination = await servers.server({ config: { maxmemory: '1gb', 'maxmemory-policy': 'allkeys-lru' } });
     await deploy(syncFlow(dir, { port: source.port }, { port: destination.port }));
     await waitFor(() => sink.statuses.at(-1) === 'red:eviction policy', 4000, `red "eviction policy" (${sink.statuses.join(', ')})`);
     const story = new RegExp(`the destination 127\\.0\\.0\\.1:${destination.port} has maxmemory-policy allkeys-lru: it evicts keys once it reaches maxmemory, .*CONFIG SET maxmemory-policy noeviction.*or allow an evicting destination in the sink's settings`);

@@ -34,15 +34,23 @@ describe('lib/sink DestinationWriter: evicting destinations', function () {
     return w;
   }
 
+  it('accepts an evicting policy without maxmemory, which never evicts (Redis 2.8 and 3.0 ship volatile-lru with maxmemory 0)', async () => {
+    const dst = await servers.server({ config: { 'maxmemory-policy': 'volatile-lru' } });
+    const w = writer(dst.port);
+    await w.connect();
+    await w.apply([command('SET', 'a', '1')], SOURCE);
+    assert.equal(await dst.command('GET', 'a'), '1');
+  });
+
   it('reads the policy from INFO memory where CONFIG is refused, and still refuses an evicting one', async () => {
-    const dst = await servers.server({ config: { 'maxmemory-policy': 'allkeys-lru' } });
+    const dst = await servers.server({ config: { maxmemory: '1gb', 'maxmemory-policy': 'allkeys-lru' } });
     await dst.command('ACL', 'SETUSER', 'noconfig', 'on', '>pw', '~*', '+@all', '-config');
     const w = writer(dst.port, {}, 'noconfig');
     await assert.rejects(w.connect(), (e: unknown) => e instanceof SinkError && e.code === 'EVICTION' && e.permanent && /has maxmemory-policy allkeys-lru/.test(e.message));
   });
 
   it('says what it cannot check (no CONFIG, no INFO) and goes on, rather than refuse', async () => {
-    const dst = await servers.server({ config: { 'maxmemory-policy': 'allkeys-lru' } });
+    const dst = await servers.server({ config: { maxmemory: '1gb', 'maxmemory-policy': 'allkeys-lru' } });
     await dst.command('ACL', 'SETUSER', 'blind', 'on', '>pw', '~*', '+@all', '-config', '-info');
     const unchecked: string[] = [];
     const w = writer(dst.port, { onEvictionUnchecked: (what) => unchecked.push(what) }, 'blind');
@@ -76,6 +84,7 @@ describe('lib/sink DestinationWriter: evicting destinations', function () {
   it('checks every master of a cluster destination', async () => {
     const cluster = await servers.cluster({ masters: 3 });
     const third = cluster.nodes[2]; // the intended masters come first
+    await third.command('CONFIG', 'SET', 'maxmemory', '1gb');
     await third.command('CONFIG', 'SET', 'maxmemory-policy', 'volatile-ttl');
     const w = new DestinationWriter({ endpoint: { mode: 'cluster', seeds: [{ host: '127.0.0.1', port: cluster.nodes[0].port }] } });
     writers.push(w);

@@ -55,9 +55,12 @@ export class EvictionWatch {
   async admit(conns: readonly NodeConnection[]): Promise<void> {
     for (const c of conns) {
       if (this.masters.has(c.name)) continue;
-      const policy = await policyOf(c);
-      if (policy === null) this.opts.onUnchecked?.(`destination ${c.name}: its maxmemory-policy could not be read (CONFIG GET and INFO refused): make sure it is noeviction, or keys it evicts are lost to the copy`);
-      else if (policy !== 'noeviction' && !this.opts.allow) throw new SinkError('EVICTION', refusal(c.name, policy));
+      const memory = await memoryOf(c);
+      if (memory === null) this.opts.onUnchecked?.(`destination ${c.name}: its maxmemory-policy could not be read (CONFIG GET and INFO refused): make sure it is noeviction, or keys it evicts are lost to the copy`);
+      // Without maxmemory a server never evicts, whatever its policy (freeMemoryIfNeeded in
+      // evict.c returns at once): Redis 2.8 and 3.0 ship volatile-lru with maxmemory 0. One
+      // set later is still caught by the watch of evicted_keys.
+      else if (memory.policy !== 'noeviction' && memory.maxmemory > 0 && !this.opts.allow) throw new SinkError('EVICTION', refusal(c.name, memory.policy));
       const counts = await countsOf(c);
       if (counts === null) this.opts.onUnchecked?.(`destination ${c.name}: INFO stats is refused, so evictions there cannot be watched: allow the destination user INFO`);
       this.masters.set(c.name, { start: counts, evicted: 0, expired: 0 });
@@ -112,12 +115,22 @@ export class EvictionWatch {
   }
 }
 
-/** CONFIG GET maxmemory-policy, or where CONFIG is refused (managed services, ACL users) INFO memory's maxmemory_policy (3.2+). */
-async function policyOf(c: NodeConnection): Promise<string | null> {
-  const r = await c.call(['CONFIG', 'GET', 'maxmemory-policy']);
-  if (Array.isArray(r) && r.length >= 2) return String(r[1]);
+/**
+ * maxmemory and its policy: CONFIG GET, or where CONFIG is refused (managed services, ACL
+ * users) INFO memory's maxmemory and maxmemory_policy (3.2+).
+ */
+async function memoryOf(c: NodeConnection): Promise<{ policy: string; maxmemory: number } | null> {
+  const r = await c.call(['CONFIG', 'GET', 'maxmemory*']);
+  if (Array.isArray(r) && r.length >= 2) {
+    const conf = new Map<string, string>();
+    for (let i = 0; i + 1 < r.length; i += 2) conf.set(String(r[i]), String(r[i + 1]));
+    const policy = conf.get('maxmemory-policy');
+    if (policy !== undefined) return { policy, maxmemory: Number(conf.get('maxmemory') ?? 0) };
+  }
   const info = await c.call(['INFO', 'memory']);
-  return Buffer.isBuffer(info) ? (parseInfo(info.toString()).maxmemory_policy ?? null) : null;
+  if (!Buffer.isBuffer(info)) return null;
+  const fields = parseInfo(info.toString());
+  return fields.maxmemory_policy === undefined ? null : { policy: fields.maxmemory_policy, maxmemory: Number(fields.maxmemory ?? 0) };
 }
 
 async function countsOf(c: NodeConnection): Promise<{ evicted: number; expired: number } | null> {
