@@ -5,7 +5,7 @@ import type { CommandOp } from '../lib/ops/operation';
 import { builtNode, coreNodes, getNode, loadFlow, received, startNodeRed, statusesOf, stopNodeRed, testFlow, unloadFlow, type NodeUnderTest } from './support/node-red';
 import net from 'node:net';
 import { freePort } from './support/net';
-import { redisBuild } from './support/versions';
+import { redisBuild, requireBuilds } from './support/versions';
 import { waitFor } from './support/wait';
 
 let offset = 100;
@@ -74,8 +74,9 @@ describe('redis-cluster-sink node in a Node-RED runtime', function () {
     assert.equal(caught.length, 1, 'reported once');
   });
 
-  it('into a destination before 7.0: FUNCTION commands are dropped, counted in stats.droppedFunctions, and said once, naming the first library', async () => {
+  it('into a destination before 7.0: FUNCTION commands are dropped, counted in stats.droppedFunctions, and said once, naming the first library', async function () {
     const build = redisBuild('6.2.16');
+    requireBuilds(this, ['6.2.16']);
     if (typeof build === 'string') throw new Error(build);
     const old = await startRedis({ binary: build.server, cliBinary: build.cli });
     try {

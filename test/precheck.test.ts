@@ -22,7 +22,7 @@ import {
 import { HOST, startCluster, startRedis, type RedisCluster, type RedisServer } from './harness';
 import { freePort } from './support/net';
 import { makeTestCertificates, type TestCertificates } from './support/tls';
-import { redisBuild } from './support/versions';
+import { redisBuild, requireBuilds } from './support/versions';
 
 const endpoint = (port: number, extra: Partial<EndpointConfig> = {}): EndpointConfig =>
   ({ mode: 'standalone', host: HOST, port, connectTimeoutMs: 2000, ...extra }) as EndpointConfig;
@@ -85,8 +85,9 @@ describe('precheck against real servers', function () {
     assert.ok(r.durationMs < 10_000);
   });
 
-  it('warns that the source\'s function libraries cannot go into a destination before 7.0, naming them', async () => {
+  it('warns that the source\'s function libraries cannot go into a destination before 7.0, naming them', async function () {
     const build = redisBuild('6.2.16');
+    requireBuilds(this, ['6.2.16']);
     if (typeof build === 'string') throw new Error(build);
     const old = await startRedis({ binary: build.server, cliBinary: build.cli });
     try {

@@ -16,13 +16,13 @@ import { DestinationWriter } from '../lib/sink/writer';
 import type { RedisCluster, RedisServer } from './harness';
 import { converge, keyspaceOf } from './support/compare';
 import { TestServers } from './support/servers';
-import { redisBuild, type VersionName } from './support/versions';
+import { redisBuild, requireBuilds, type VersionName } from './support/versions';
 import { until } from './support/wait';
 
 async function serverOf(servers: TestServers, name: VersionName): Promise<RedisServer> {
   const build = redisBuild(name);
   if (typeof build === 'string') throw new Error(build);
-  return servers.server({ binary: build.server, cliBinary: build.cli, config: { 'repl-diskless-sync-delay': '0' } });
+  return servers.server({ binary: build.server, cliBinary: build.cli });
 }
 
 /** Replica source -> destination writer, until the snapshot is applied; a failure of the writer is kept, not thrown. */
@@ -204,6 +204,9 @@ async function everyForm(c: Redis, [major]: [number, number]): Promise<void> {
 const EXACT_TTLS = ['set:keep', 'set:float', 'copy:a2', 'set:pxat', 'r:h2'];
 
 describe('engine: what a newer master replicates, into a destination that refuses it as it came', function () {
+  before(function () {
+    requireBuilds(this, ['7.4.1', '6.2.16', '5.0.14']);
+  });
   this.timeout(120_000);
   const servers = new TestServers();
   afterEach(() => servers.stopAll());
@@ -235,6 +238,9 @@ describe('engine: what a newer master replicates, into a destination that refuse
 });
 
 describe('engine: into a 5.0 cluster, commands across slots run on co-located keys in the form the destination has', function () {
+  before(function () {
+    requireBuilds(this, ['7.4.1', '5.0.14']);
+  });
   this.timeout(180_000);
   const servers = new TestServers();
   afterEach(() => servers.stopAll());
@@ -274,6 +280,9 @@ describe('engine: into a 5.0 cluster, commands across slots run on co-located ke
 });
 
 describe('writer: what has no form on an older destination stops the sink, saying what it lacks', function () {
+  before(function () {
+    requireBuilds(this, ['5.0.14']);
+  });
   this.timeout(60_000);
   const servers = new TestServers();
   afterEach(() => servers.stopAll());

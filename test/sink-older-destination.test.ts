@@ -14,14 +14,14 @@ import { DestinationWriter, type WriterOptions } from '../lib/sink/writer';
 import type { RedisServer } from './harness';
 import { converge, keyspaceOf } from './support/compare';
 import { TestServers } from './support/servers';
-import { redisBuild, type VersionName } from './support/versions';
+import { redisBuild, requireBuilds, type VersionName } from './support/versions';
 import { until } from './support/wait';
 
-/** A server of a version of the suite, whose diskless full sync starts at once. */
+/** A server of a version of the suite, with its stock configuration. */
 async function serverOf(servers: TestServers, name: VersionName): Promise<RedisServer> {
   const build = redisBuild(name);
   if (typeof build === 'string') throw new Error(build);
-  return servers.server({ binary: build.server, cliBinary: build.cli, config: { 'repl-diskless-sync-delay': '0' } });
+  return servers.server({ binary: build.server, cliBinary: build.cli });
 }
 
 /** Replica source -> destination writer, until the snapshot is applied; writes after it follow. */
@@ -91,6 +91,9 @@ async function fullInfo(server: RedisServer, without: string[]): Promise<unknown
 }
 
 describe('engine: a newer source into an older destination', function () {
+  before(function () {
+    requireBuilds(this, ['7.2.6', '7.4.1', 'valkey-8.0.1', '6.2.16', '5.0.14']);
+  });
   this.timeout(120_000);
   const servers = new TestServers();
   afterEach(() => servers.stopAll());
@@ -179,6 +182,9 @@ async function hashOf(server: RedisServer, key: string): Promise<Record<string, 
 }
 
 describe('engine: hash field TTL commands into a destination that lacks them', function () {
+  before(function () {
+    requireBuilds(this, ['7.4.1']);
+  });
   this.timeout(120_000);
   const servers = new TestServers();
   afterEach(() => servers.stopAll());
@@ -257,6 +263,9 @@ describe('engine: hash field TTL commands into a destination that lacks them', f
 });
 
 describe('engine: function libraries into a destination before 7.0', function () {
+  before(function () {
+    requireBuilds(this, ['6.2.16']);
+  });
   this.timeout(120_000);
   const servers = new TestServers();
   afterEach(() => servers.stopAll());
