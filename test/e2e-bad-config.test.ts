@@ -233,6 +233,21 @@ describe('bad configurations in a real Node-RED runtime: what the user sees', fu
     assert.match(String(src.caught[0].error?.message), story);
   });
 
+  it('an invalid endpoint (a port that is no number): red "failed: CONFIG" on the nodes using it, naming the field', async () => {
+    const f = syncFlow(dir, { port: 0 }, { port: 0 });
+    f.flow = f.flow.map((n) => (n.type === 'redis-endpoint' ? { ...n, port: 'abc' } : n));
+    await deploy(f);
+    await waitFor(() => src.statuses.at(-1) === 'red:failed: CONFIG', 5000, `red "failed: CONFIG" (${src.statuses.join(', ')})`);
+    const story = /^replication stopped: the source endpoint is invalid: port: must be an integer from 1 to 65535, got NaN \(fix it in its redis-endpoint node, then redeploy\)$/;
+    assert.equal(src.errors.length, 1, src.errors.join('\n'));
+    assert.match(src.errors[0], story);
+    assert.equal(src.caught.length, 1);
+    assert.match(String(src.caught[0].error?.message), story);
+    await waitFor(() => sink.statuses.at(-1) === 'red:failed: CONFIG', 5000, `red "failed: CONFIG" (${sink.statuses.join(', ')})`);
+    assert.deepEqual(sink.errors, ['the destination endpoint is invalid: port: must be an integer from 1 to 65535, got NaN (fix it in its redis-endpoint node, then redeploy)']);
+    assert.equal(sink.caught.length, 1);
+  });
+
   it('with no Catch node, the whole story goes to the log', async () => {
     const source = await servers.server({ config: { requirepass: 'right' } });
     const destination = await servers.server();

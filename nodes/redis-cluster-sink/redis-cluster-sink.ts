@@ -3,7 +3,7 @@
  * destination, in order, exactly once (lib/sink/writer.ts), and acknowledges each batch to
  * its source (lib/ops/flow-control.ts) so the source only saves positions that were applied.
  */
-import type { EndpointHandle, EndpointUser } from '../../lib/endpoint';
+import { validateEndpointConfig, type EndpointHandle, type EndpointUser } from '../../lib/endpoint';
 import { acknowledgePart, type PartInfo } from '../../lib/cluster/parts';
 import { FlowControl } from '../../lib/ops/flow-control';
 import type { Operation } from '../../lib/ops/operation';
@@ -69,6 +69,8 @@ export = function register(RED: NodeRedApi): void {
       if (writer) return Promise.resolve(writer);
       connecting ??= (async () => {
         if (!endpoint) throw new NodeFault('CONFIG', RED._('redis-cluster-sink.errors.noEndpoint'));
+        const problems = validateEndpointConfig(endpoint.config);
+        if (problems.length > 0) throw new NodeFault('CONFIG', RED._('redis-cluster-sink.errors.invalidEndpoint', { problems: problems.join('; ') }));
         const w = new DestinationWriter({
           endpoint: endpoint.config,
           conflict: def.conflict ?? 'ignore',

@@ -4,7 +4,7 @@
  * (see lib/replication/source.ts for the engine, lib/ops/operation.ts for the message).
  */
 import { join } from 'node:path';
-import type { EndpointHandle, EndpointUser } from '../../lib/endpoint';
+import { validateEndpointConfig, type EndpointHandle, type EndpointUser } from '../../lib/endpoint';
 import { FlowControl, type FlowFault } from '../../lib/ops/flow-control';
 import type { Operation } from '../../lib/ops/operation';
 import type { ReplicationError } from '../../lib/replication/errors';
@@ -147,6 +147,8 @@ export = function register(RED: NodeRedApi): void {
     async function start(msg: NodeMessage): Promise<void> {
       if (source) return;
       if (!endpoint) throw new NodeFault('CONFIG', RED._('redis-replica-source.errors.noEndpoint'));
+      const problems = validateEndpointConfig(endpoint.config);
+      if (problems.length > 0) throw new NodeFault('CONFIG', RED._('redis-replica-source.errors.invalidEndpoint', { problems: problems.join('; ') }));
       startMsg = msg;
       stopping = null;
       // a new run replays from the last applied position: what the last one handed on is forgotten
