@@ -50,7 +50,7 @@ export = function register(RED: NodeRedApi): void {
       if (!r.passed) {
         const n = r.errors.length;
         // an endpoint that could not be opened hides every other check: its cause is the news
-        const opening = Object.hasOwn(OPENING, r.errors[0].id) ? OPENING[r.errors[0].id] : undefined;
+        const opening = r.errors.map((f) => (Object.hasOwn(OPENING, f.id) ? OPENING[f.id] : undefined)).find((c) => c !== undefined);
         if (opening !== undefined) return { fill: 'red', shape: 'dot', text: RED._(`redis-precheck.status.cause.${opening}`) + (n > 1 ? ` (+${n - 1})` : '') };
         return { fill: 'red', shape: 'dot', text: RED._(n === 1 ? 'redis-precheck.status.failedError' : 'redis-precheck.status.failedErrors', { n }) };
       }
