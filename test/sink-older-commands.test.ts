@@ -19,12 +19,6 @@ import { TestServers } from './support/servers';
 import { redisBuild, requireBuilds, type VersionName } from './support/versions';
 import { until } from './support/wait';
 
-async function serverOf(servers: TestServers, name: VersionName): Promise<RedisServer> {
-  const build = redisBuild(name);
-  if (typeof build === 'string') throw new Error(build);
-  return servers.server({ binary: build.server, cliBinary: build.cli });
-}
-
 /** Replica source -> destination writer, until the snapshot is applied; a failure of the writer is kept, not thrown. */
 async function sync(src: RedisServer, dst: RedisServer | RedisCluster): Promise<{ writer: DestinationWriter; failure: () => Error | null; stop: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'older-commands-'));
@@ -219,8 +213,8 @@ describe('engine: what a newer master replicates, into a destination that refuse
   ];
   for (const [from, to] of pairs) {
     it(`${from} -> ${to}: every key, value and TTL as the source has it`, async () => {
-      const src = await serverOf(servers, from);
-      const dst = await serverOf(servers, to);
+      const src = await servers.version(from);
+      const dst = await servers.version(to);
       const run = await sync(src, dst);
       const c = src.client();
       try {
@@ -248,7 +242,7 @@ describe('engine: into a 5.0 cluster, commands across slots run on co-located ke
   it('7.4.1 -> 5.0.14 cluster: COPY, ZRANGESTORE, ZDIFFSTORE, GEOSEARCHSTORE and LMOVE across slots, and in one slot', async () => {
     const build = redisBuild('5.0.14');
     if (typeof build === 'string') throw new Error(build);
-    const src = await serverOf(servers, '7.4.1');
+    const src = await servers.version('7.4.1');
     const dst = await servers.cluster({ binary: build.server, cliBinary: build.cli, replicas: 0 });
     const run = await sync(src, dst);
     const c = src.client();
@@ -295,7 +289,7 @@ describe('writer: what has no form on an older destination stops the sink, sayin
   ];
   for (const [what, op, message] of cases) {
     it(`${what} into 5.0.14`, async () => {
-      const dst = await serverOf(servers, '5.0.14');
+      const dst = await servers.version('5.0.14');
       await dst.command('GEOADD', 'geo:src', 13.361389, 38.115556, 'Palermo');
       const writer = new DestinationWriter({ endpoint: { mode: 'standalone', host: dst.host, port: dst.port } });
       await writer.connect();

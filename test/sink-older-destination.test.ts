@@ -14,15 +14,8 @@ import { DestinationWriter, type WriterOptions } from '../lib/sink/writer';
 import type { RedisServer } from './harness';
 import { converge, keyspaceOf } from './support/compare';
 import { TestServers } from './support/servers';
-import { redisBuild, requireBuilds, type VersionName } from './support/versions';
+import { requireBuilds, type VersionName } from './support/versions';
 import { until } from './support/wait';
-
-/** A server of a version of the suite, with its stock configuration. */
-async function serverOf(servers: TestServers, name: VersionName): Promise<RedisServer> {
-  const build = redisBuild(name);
-  if (typeof build === 'string') throw new Error(build);
-  return servers.server({ binary: build.server, cliBinary: build.cli });
-}
 
 /** Replica source -> destination writer, until the snapshot is applied; writes after it follow. */
 async function sync(src: RedisServer, dst: RedisServer, writerOpts: Partial<WriterOptions> = {}, bigKeyBytes?: number): Promise<{ writer: DestinationWriter; applied: Operation[]; stop: () => Promise<void> }> {
@@ -110,8 +103,8 @@ describe('engine: a newer source into an older destination', function () {
     ];
     for (const [from, to, dropped] of pairs) {
       it(`${from} -> ${to}: the same entries, PEL (ids, owners, delivery times and counts) and consumers`, async () => {
-        const src = await serverOf(servers, from);
-        const dst = await serverOf(servers, to);
+        const src = await servers.version(from);
+        const dst = await servers.version(to);
         await streamWithPending(src);
         const run = await sync(src, dst);
         try {
@@ -135,8 +128,8 @@ describe('engine: a newer source into an older destination', function () {
 
   describe('streams written with typed commands (too big for one RESTORE) make the pending entries of deleted entries again', () => {
     it('a stream that comes whole: every pending entry, with its owner, delivery time and count', async () => {
-      const src = await serverOf(servers, '7.0');
-      const dst = await serverOf(servers, '7.0');
+      const src = await servers.version('7.0');
+      const dst = await servers.version('7.0');
       await streamWithPending(src);
       const run = await sync(src, dst, { restoreMaxBytes: 1 });
       try {
@@ -152,8 +145,8 @@ describe('engine: a newer source into an older destination', function () {
     });
 
     it('a stream that comes in parts: those in its last part, and the others are counted as lost', async () => {
-      const src = await serverOf(servers, '7.0');
-      const dst = await serverOf(servers, '7.0');
+      const src = await servers.version('7.0');
+      const dst = await servers.version('7.0');
       const c = src.client();
       const ids: string[] = [];
       for (let i = 0; i < 2000; i++) ids.push(String(await c.xadd('s', '*', 'f', randomBytes(50).toString('hex'))));
@@ -190,8 +183,8 @@ describe('engine: hash field TTL commands into a destination that lacks them', f
   afterEach(() => servers.stopAll());
 
   it('7.4.1 -> 7.0: live HEXPIRE, HPEXPIRE, HEXPIREAT, HPEXPIREAT and HPERSIST keep the values and drop the TTLs, counted as the snapshot counts its own', async () => {
-    const src = await serverOf(servers, '7.4.1');
-    const dst = await serverOf(servers, '7.0');
+    const src = await servers.version('7.4.1');
+    const dst = await servers.version('7.0');
     const c = src.client();
     const hour = Date.now() + 3_600_000;
     await c.hset('snap', 'a', '1', 'b', '2', 'c', '3');
@@ -244,14 +237,14 @@ describe('engine: hash field TTL commands into a destination that lacks them', f
     }
 
     it('into 7.0, without field TTLs: the values (HSETEX as HSET, HGETDEL as HDEL), every TTL dropped and counted', async () => {
-      const dst = await serverOf(servers, '7.0');
+      const dst = await servers.version('7.0');
       const writer = await apply(dst);
       assert.deepEqual(await hashOf(dst, 'h'), { a: '10', b: '2', c: '3', d: '4' });
       assert.equal(writer.stats.droppedFieldTtls, 1 + 2 + 1 + 1);
     });
 
     it('into 7.4.1, with field TTLs but not these commands: the values and every TTL as 8.0 sets them, KEEPTTL kept', async () => {
-      const dst = await serverOf(servers, '7.4.1');
+      const dst = await servers.version('7.4.1');
       const writer = await apply(dst);
       assert.deepEqual(await hashOf(dst, 'h'), { a: '10', b: '2', c: '3', d: '4' });
       const [a, b, c, d] = (await dst.command('HPEXPIRETIME', 'h', 'FIELDS', 4, 'a', 'b', 'c', 'd')) as number[];
@@ -273,8 +266,8 @@ describe('engine: function libraries into a destination before 7.0', function ()
   const library = (name: string): string => `#!lua name=${name}\nredis.register_function('${name}_set', function(keys, args) return redis.call('SET', keys[1], args[1]) end)`;
 
   it('7.0 -> 6.2.16: the keys arrive; every FUNCTION command, of the snapshot and the stream, is dropped, counted and told; what FCALL writes arrives', async () => {
-    const src = await serverOf(servers, '7.0');
-    const dst = await serverOf(servers, '6.2.16');
+    const src = await servers.version('7.0');
+    const dst = await servers.version('6.2.16');
     const c = src.client();
     await c.set('s', 'v');
     await c.hset('h', 'f', '1');
