@@ -15,14 +15,14 @@ import {
   parseClusterSlots,
   pickNode,
   selectShards,
-  SLOT_COUNT,
   TopologyWatcher,
   type NodeAddr,
   type RedisLike,
   type ShardInfo,
   type Topology,
   type TopologyDiff,
-} from '../lib/replication/topology';
+} from '../lib/cluster/topology';
+import { formatSlotRanges, normalizeSlotRanges, parseSlotRanges, SLOT_COUNT, slotsOfShard, type SlotRange } from '../lib/cluster/slots';
 
 const execFileAsync = promisify(execFile);
 
@@ -127,6 +127,29 @@ describe('topology', () => {
         shard('m2', [[100, 199]], { id: 'm2', host: '10.0.0.2', port: 7002 }),
       ]);
       assert.throws(() => parseClusterSlots([[0, 16383, ['10.0.0.1', 7000]]], 'seed'), /no node ids/);
+    });
+
+    it('parseClusterSlots with addressAsId names the nodes of a server before 4.0 host:port', () => {
+      const reply = [
+        [0, 8191, ['', 7000], ['10.0.0.3', 7001]],
+        [8192, 16383, ['10.0.0.2', 7002]],
+      ];
+      assert.deepEqual(parseClusterSlots(reply, 'seed', { addressAsId: true }), [
+        shard('seed:7000', [[0, 8191]], { id: 'seed:7000', host: 'seed', port: 7000 }, [{ id: '10.0.0.3:7001', host: '10.0.0.3', port: 7001 }]),
+        shard('10.0.0.2:7002', [[8192, 16383]], { id: '10.0.0.2:7002', host: '10.0.0.2', port: 7002 }),
+      ]);
+    });
+
+    it('slot ranges: written as shard names and messages show them, and read back', () => {
+      const ranges: SlotRange[] = [[0, 5460], [6000, 6000], [10923, 16383]];
+      assert.equal(formatSlotRanges(ranges), '0-5460,6000,10923-16383');
+      assert.deepEqual(parseSlotRanges('0-5460,6000,10923-16383'), ranges);
+      assert.throws(() => parseSlotRanges('0-x'), /bad slot: "x"/);
+      assert.deepEqual(normalizeSlotRanges([[10, 20], [0, 9], [15, 30]]), [[0, 30]]);
+      assert.throws(() => normalizeSlotRanges([[5, 16384]]), /bad slot range 5-16384/);
+      const table = slotsOfShard('slots:0-2,16383') as Uint8Array;
+      assert.deepEqual([table[0], table[2], table[3], table[16382], table[16383]], [1, 1, 0, 0, 1]);
+      assert.equal(slotsOfShard('standalone'), null);
     });
 
     it('pickNode prefers a healthy replica when asked, else the master', () => {
@@ -343,7 +366,7 @@ describe('topology', () => {
     it('TopologyWatcher does not keep the process alive', async () => {
       const script = `
         const Redis = require('ioredis').default;
-        const { TopologyWatcher } = require(${JSON.stringify(path.resolve(__dirname, '../lib/replication/topology.ts'))});
+        const { TopologyWatcher } = require(${JSON.stringify(path.resolve(__dirname, '../lib/cluster/topology.ts'))});
         const connect = async (host, port) => new Redis({ host, port, lazyConnect: true });
         new TopologyWatcher(connect, ${JSON.stringify(seeds)}, { intervalMs: 50 })
           .start()

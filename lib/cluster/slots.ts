@@ -1,4 +1,43 @@
-import { SLOT_COUNT } from '../replication/topology';
+/** Hash slots of a Redis Cluster (cluster.h, CLUSTER_SLOTS). */
+export const SLOT_COUNT = 16384;
+
+/** Inclusive, as in CLUSTER ADDSLOTSRANGE. */
+export type SlotRange = [start: number, end: number];
+
+/** `0-5460,6000`: how slot ranges are written in messages and in shard names. */
+export function formatSlotRanges(ranges: readonly SlotRange[]): string {
+  return ranges.map(([s, e]) => (s === e ? `${s}` : `${s}-${e}`)).join(',');
+}
+
+/** One `start-end` or `slot` of that text (CLUSTER NODES lists a node's slots the same way). */
+export function parseSlotRange(token: string): SlotRange {
+  const [start, end = start] = token.split('-');
+  return [slotNumber(start), slotNumber(end)];
+}
+
+/** The ranges formatSlotRanges wrote. */
+export function parseSlotRanges(text: string): SlotRange[] {
+  return text.split(',').map(parseSlotRange);
+}
+
+function slotNumber(digits: string): number {
+  if (!/^\d+$/.test(digits)) throw new Error(`bad slot: ${JSON.stringify(digits)}`);
+  return Number(digits);
+}
+
+/** Sorted, adjacent and overlapping ranges merged; throws on a range outside 0-16383 or upside down. */
+export function normalizeSlotRanges(ranges: readonly SlotRange[]): SlotRange[] {
+  for (const [start, end] of ranges) {
+    if (!(start >= 0 && start <= end && end < SLOT_COUNT)) throw new Error(`bad slot range ${start}-${end}`);
+  }
+  const merged: SlotRange[] = [];
+  for (const [start, end] of [...ranges].sort((a, b) => a[0] - b[0])) {
+    const last = merged.at(-1);
+    if (last !== undefined && start <= last[1] + 1) last[1] = Math.max(last[1], end);
+    else merged.push([start, end]);
+  }
+  return merged;
+}
 
 /** CRC16-CCITT (XMODEM), the checksum Redis Cluster hashes keys with, by byte. */
 const CRC16 = (() => {
@@ -122,10 +161,7 @@ export function slotsOfShard(shard: string): Uint8Array | null {
   let table = shardTables.get(shard);
   if (table === undefined) {
     table = new Uint8Array(SLOT_COUNT);
-    for (const range of shard.slice('slots:'.length).split(',')) {
-      const [a, b] = range.split('-').map(Number);
-      table.fill(1, a, (b ?? a) + 1);
-    }
+    for (const [start, end] of parseSlotRanges(shard.slice('slots:'.length))) table.fill(1, start, end + 1);
     if (shardTables.size >= 64) shardTables.clear();
     shardTables.set(shard, table);
   }

@@ -6,7 +6,8 @@
  */
 import { DEFAULT_CONNECT_TIMEOUT_MS, describeEndpoint, formatHostPort, validateEndpointConfig, type EndpointConfig } from '../endpoint';
 import { RespError } from '../resp/errors';
-import { discoverTopology, type RedisLike, type SlotRange, type Topology } from '../replication/topology';
+import { formatSlotRanges, SLOT_COUNT, type SlotRange } from '../cluster/slots';
+import { discoverTopology, type RedisLike, type Topology } from '../cluster/topology';
 import { NodeConn, OpenFailure, type OpenFailureKind } from './connection';
 import { num, parseInfo, text, type Info } from './info';
 import { SkipCheck, type Finding, type PrecheckOptions, type Side } from './types';
@@ -113,7 +114,7 @@ export class EndpointState {
     const clusterEnabled = seedInfo.info?.cluster_enabled === '1';
     const discover = cfg.mode === 'cluster' || (this.side === 'destination' && clusterEnabled);
     if (!discover) {
-      this.masters = [{ host: seed.host, port: seed.port, address: this.seedAddress, slots: [[0, 16383]], conn: seed.conn, ...seedInfo }];
+      this.masters = [{ host: seed.host, port: seed.port, address: this.seedAddress, slots: [[0, SLOT_COUNT - 1]], conn: seed.conn, ...seedInfo }];
       return;
     }
     try {
@@ -152,7 +153,7 @@ export class EndpointState {
             conn = await NodeConn.open(cfg, host, port);
           } catch (err) {
             const f = asOpenFailure(err, address);
-            this.findings.push(this.openFinding(f, 'error', ` (a master serving slots ${formatRanges(shard.slots)})`));
+            this.findings.push(this.openFinding(f, 'error', ` (a master serving slots ${formatSlotRanges(shard.slots)})`));
             return { ...base, conn: null, info: null, infoText: '', infoError: f.message };
           }
         }
@@ -288,8 +289,4 @@ function remedyFor(f: OpenFailure, cfg: EndpointConfig): string {
         ? 'turn TLS off for this endpoint, or point it at the server\'s tls-port'
         : 'turn TLS on for this endpoint (with the CA that signed the server certificate)';
   }
-}
-
-export function formatRanges(ranges: SlotRange[]): string {
-  return ranges.map(([s, e]) => (s === e ? `${s}` : `${s}-${e}`)).join(',');
 }

@@ -7,7 +7,8 @@ import { ReplicationError } from './errors';
 import type { ReplPosition } from './link';
 import { FilePositionStore, type PositionStore } from './position';
 import { ReplicaSession, snapshotProgress, type ReplicaSessionOptions, type SessionProgress, type SnapshotProgress, type SyncMode } from './session';
-import { pickNode, selectShards, TopologyWatcher, type RedisLike, type ShardInfo } from './topology';
+import { formatSlotRanges, SLOT_COUNT } from '../cluster/slots';
+import { pickNode, selectShards, TopologyWatcher, type RedisLike, type ShardInfo } from '../cluster/topology';
 
 export interface ReplicaSourceOptions {
   endpoint: EndpointConfig;
@@ -56,7 +57,7 @@ export interface SourceProgress {
  * a failover, the slots do not, and positions and checkpoints must survive a failover.
  */
 export function shardKey(mode: 'standalone' | 'cluster', shard: ShardInfo): string {
-  return mode === 'standalone' ? 'standalone' : `slots:${shard.slots.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(',')}`;
+  return mode === 'standalone' ? 'standalone' : `slots:${formatSlotRanges(shard.slots)}`;
 }
 
 /**
@@ -87,7 +88,7 @@ export class ReplicaSource extends EventEmitter {
     if (ep.mode === 'standalone' && !this.opts.preferReplica) {
       // Nothing to discover: the one node is the shard. (Its replicas, when asked for, are.)
       const master = { id: `${ep.host}:${ep.port}`, host: ep.host, port: ep.port };
-      await this.startShard('standalone', { id: master.id, slots: [[0, 16383]], master, replicas: [] });
+      await this.startShard('standalone', { id: master.id, slots: [[0, SLOT_COUNT - 1]], master, replicas: [] });
       return;
     }
     const seeds = ep.mode === 'cluster' ? ep.seeds : [{ host: ep.host, port: ep.port }];

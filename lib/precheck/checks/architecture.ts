@@ -5,7 +5,8 @@
  * can detect: INFO refused or without a role, an odd redis_mode, and connections to one
  * address landing on different servers.
  */
-import { formatRanges, type EndpointState, type PrecheckContext } from '../context';
+import { formatSlotRanges } from '../../cluster/slots';
+import type { EndpointState, PrecheckContext } from '../context';
 import { infoSections, text, type Info } from '../info';
 import type { Finding } from '../types';
 
@@ -74,7 +75,7 @@ async function endpointArchitecture(ep: EndpointState): Promise<Finding[]> {
   if (findings.length > 0) return findings;
   const shape =
     ep.topology?.mode === 'cluster'
-      ? `a cluster of ${ep.masters.length} master${ep.masters.length === 1 ? '' : 's'} (${ep.masters.map((m) => `${m.address} slots ${formatRanges(m.slots)}`).join('; ')})`
+      ? `a cluster of ${ep.masters.length} master${ep.masters.length === 1 ? '' : 's'} (${ep.masters.map((m) => `${m.address} slots ${formatSlotRanges(m.slots)}`).join('; ')})`
       : `a standalone ${role === 'master' ? 'master' : 'replica'}`;
   return [{ id: 'architecture', severity: 'info', side, node, message: `${side} ${node}: ${shape}, reached directly`, remedy: '' }];
 }

@@ -1,8 +1,8 @@
 /** What must hold of the destination alone: emptiness (when asked), eviction policy, slot coverage. */
 import { RespError } from '../../resp/errors';
-import { SLOT_COUNT, type SlotRange } from '../../replication/topology';
+import { formatSlotRanges, SLOT_COUNT, type SlotRange } from '../../cluster/slots';
 import type { NodeConn } from '../connection';
-import { formatRanges, type MasterState, type PrecheckContext } from '../context';
+import type { MasterState, PrecheckContext } from '../context';
 import { configValue, num, text } from '../info';
 import type { Finding } from '../types';
 
@@ -132,7 +132,7 @@ export async function clusterSlots(ctx: PrecheckContext): Promise<Finding[]> {
       id: 'cluster-slots',
       severity: 'error',
       side: 'destination',
-      message: `the destination cluster serves ${SLOT_COUNT - count} of ${SLOT_COUNT} slots: ${count} unassigned (${formatRanges(missing)})`,
+      message: `the destination cluster serves ${SLOT_COUNT - count} of ${SLOT_COUNT} slots: ${count} unassigned (${formatSlotRanges(missing)})`,
       remedy: 'assign the slots to masters (CLUSTER ADDSLOTSRANGE, or redis-cli --cluster fix) before the sync',
     });
   }
@@ -143,7 +143,7 @@ export async function clusterSlots(ctx: PrecheckContext): Promise<Finding[]> {
       severity: 'error',
       side: 'destination',
       node: m.address,
-      message: `slots ${formatRanges(m.slots)} of the destination cluster are served by ${m.address}, which cannot be reached from here (${m.infoError ?? 'no connection'})`,
+      message: `slots ${formatSlotRanges(m.slots)} of the destination cluster are served by ${m.address}, which cannot be reached from here (${m.infoError ?? 'no connection'})`,
       remedy: 'make every master reachable from this machine at the address the cluster announces (cluster-announce-ip / -port)',
     });
   }

@@ -3,8 +3,8 @@
  * maxmemory, the machine's memory) against what the source uses, with a margin. For a cluster
  * destination also per master, by the share of the source's slots it will hold.
  */
-import type { SlotRange } from '../../replication/topology';
-import { formatRanges, type EndpointState, type MasterState, type PrecheckContext } from '../context';
+import { formatSlotRanges, type SlotRange } from '../../cluster/slots';
+import type { EndpointState, MasterState, PrecheckContext } from '../context';
 import { bytes, num } from '../info';
 import { SkipCheck, type Finding } from '../types';
 
@@ -109,7 +109,7 @@ function perMaster(
       severity: 'warning',
       side: 'destination',
       node: d.address,
-      message: `destination master ${d.address} (slots ${formatRanges(d.slots)}) can take ${bytes(free)} more (maxmemory ${bytes(max)}), but ${basis}, ${bytes(needed)} with the margin`,
+      message: `destination master ${d.address} (slots ${formatSlotRanges(d.slots)}) can take ${bytes(free)} more (maxmemory ${bytes(max)}), but ${basis}, ${bytes(needed)} with the margin`,
       remedy: 'raise maxmemory on this master, or move slots to masters with room (CLUSTER SETSLOT / redis-cli --cluster reshard) before the sync',
     });
   }

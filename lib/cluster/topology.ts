@@ -5,11 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { parseInfo } from '../server/info';
-
-export const SLOT_COUNT = 16384;
-
-/** Inclusive, as in CLUSTER ADDSLOTSRANGE. */
-export type SlotRange = [start: number, end: number];
+import { formatSlotRanges, normalizeSlotRanges, parseSlotRange, SLOT_COUNT, type SlotRange } from './slots';
 
 export interface NodeAddr {
   /** Cluster node id; `host:port` for standalone servers, which have none. */
@@ -178,13 +174,13 @@ export function parseClusterShards(reply: unknown, seedHost: string, tls = false
     const fields = toRecord(entry, 'shard');
     const flat = toArray(fields.get('slots') ?? [], 'shard slots').map((s) => toInt(s, 'slot'));
     if (flat.length % 2 !== 0) throw new Error(`odd number of slot bounds: ${flat.join(',')}`);
-    const slots = normalizeRanges(Array.from({ length: flat.length / 2 }, (_, i): SlotRange => [flat[2 * i], flat[2 * i + 1]]));
+    const slots = normalizeSlotRanges(Array.from({ length: flat.length / 2 }, (_, i): SlotRange => [flat[2 * i], flat[2 * i + 1]]));
     if (slots.length === 0) continue;
     const nodes = toArray(fields.get('nodes'), 'shard nodes').map((n) => shardNode(toRecord(n, 'shard node'), seedHost, tls));
     const masters = nodes.filter((n) => n.role === 'master');
     // A failed former master may still be listed, flagged master, beside the one that replaced it.
     const master = masters.find((n) => n.addr.health !== 'failed') ?? masters[0];
-    if (master === undefined) throw new Error(`the shard owning ${formatRanges(slots)} lists no master`);
+    if (master === undefined) throw new Error(`the shard owning ${formatSlotRanges(slots)} lists no master`);
     const shardId = fields.get('id');
     shards.push({
       id: shardId === undefined || shardId === null ? master.addr.id : text(shardId),
@@ -213,14 +209,16 @@ function shardNode(fields: Map<string, unknown>, seedHost: string, tls: boolean)
 
 /**
  * CLUSTER SLOTS (3.0+; node ids from 4.0). It lists only replicas the answering node deems
- * available (7.0: not failed and with a nonzero replication offset), and no health.
+ * available (7.0: not failed and with a nonzero replication offset), and no health. Before
+ * 4.0 a node has no id: refused (discovery then reads CLUSTER NODES, which has them) unless
+ * `addressAsId`, which names such a node `host:port`, as a writer that only routes needs.
  */
-export function parseClusterSlots(reply: unknown, seedHost: string): ShardInfo[] {
+export function parseClusterSlots(reply: unknown, seedHost: string, opts: { addressAsId?: boolean } = {}): ShardInfo[] {
   const byMaster = new Map<string, ShardInfo>();
   for (const entry of toArray(reply, 'CLUSTER SLOTS reply')) {
     const fields = toArray(entry, 'slot range');
     if (fields.length < 3) throw new Error('a slot range with no master');
-    const [master, ...replicas] = fields.slice(2).map((n) => slotsNode(n, seedHost));
+    const [master, ...replicas] = fields.slice(2).map((n) => slotsNode(n, seedHost, opts.addressAsId ?? false));
     let shard = byMaster.get(master.id);
     if (shard === undefined) {
       shard = { id: master.id, slots: [], master, replicas: [] };
@@ -232,14 +230,17 @@ export function parseClusterSlots(reply: unknown, seedHost: string): ShardInfo[]
     }
   }
   return sortShards(
-    [...byMaster.values()].map((s) => ({ ...s, slots: normalizeRanges(s.slots), replicas: sortById(s.replicas) })),
+    [...byMaster.values()].map((s) => ({ ...s, slots: normalizeSlotRanges(s.slots), replicas: sortById(s.replicas) })),
   );
 }
 
-function slotsNode(node: unknown, seedHost: string): NodeAddr {
-  const [host, port, id] = toArray(node, 'slot range node');
-  if (id === undefined || id === null) throw new Error('no node ids in CLUSTER SLOTS (Redis before 4.0)');
-  return { id: text(id), host: reportedHost(host, seedHost), port: toInt(port, 'node port') };
+function slotsNode(node: unknown, seedHost: string, addressAsId: boolean): NodeAddr {
+  const [reported, reportedPort, id] = toArray(node, 'slot range node');
+  const idless = id === undefined || id === null;
+  if (idless && !addressAsId) throw new Error('no node ids in CLUSTER SLOTS (Redis before 4.0)');
+  const host = reportedHost(reported, seedHost);
+  const port = toInt(reportedPort, 'node port');
+  return { id: idless ? `${host}:${port}` : text(id), host, port };
 }
 
 /**
@@ -271,17 +272,14 @@ export function parseClusterNodes(nodesText: string, seedHost: string): ShardInf
       const slots = fields
         .slice(8)
         .filter((token) => !token.startsWith('['))
-        .map((token): SlotRange => {
-          const [start, end = start] = token.split('-');
-          return [toInt(start, 'slot'), toInt(end, 'slot')];
-        });
+        .map(parseSlotRange);
       return { addr, flags, masterId, slots };
     })
     .filter((n) => !n.flags.includes('handshake'));
   const shards = new Map<string, ShardInfo>();
   for (const n of nodes) {
     if (n.flags.includes('master') && n.slots.length > 0) {
-      shards.set(n.addr.id, { id: n.addr.id, slots: normalizeRanges(n.slots), master: n.addr, replicas: [] });
+      shards.set(n.addr.id, { id: n.addr.id, slots: normalizeSlotRanges(n.slots), master: n.addr, replicas: [] });
     }
   }
   for (const n of nodes) {
@@ -520,23 +518,6 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
       });
     }, this.intervalMs).unref();
   }
-}
-
-function normalizeRanges(ranges: SlotRange[]): SlotRange[] {
-  for (const [start, end] of ranges) {
-    if (!(start >= 0 && start <= end && end < SLOT_COUNT)) throw new Error(`bad slot range ${start}-${end}`);
-  }
-  const merged: SlotRange[] = [];
-  for (const [start, end] of [...ranges].sort((a, b) => a[0] - b[0])) {
-    const last = merged.at(-1);
-    if (last !== undefined && start <= last[1] + 1) last[1] = Math.max(last[1], end);
-    else merged.push([start, end]);
-  }
-  return merged;
-}
-
-function formatRanges(ranges: SlotRange[]): string {
-  return ranges.map(([s, e]) => (s === e ? `${s}` : `${s}-${e}`)).join(',');
 }
 
 function sortShards(shards: ShardInfo[]): ShardInfo[] {
