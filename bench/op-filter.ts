@@ -5,7 +5,8 @@
  *
  *   npx tsx bench/op-filter.ts [operations, default 2000000]
  */
-import { OpFilter, type OpFilterConfig } from '../lib/ops/filter';
+import { OpFilter } from '../lib/ops/filter';
+import type { OpFilterConfig } from '../lib/ops/filter-config';
 import type { CommandOp, KeyOp, Operation } from '../lib/ops/operation';
 
 const TOTAL = Number(process.argv[2] ?? 2_000_000);

@@ -48,6 +48,25 @@ var RedisSyncEditor = (function () {
         return String(text || "").split(/[\s,]+/).filter(function (w) { return w !== ""; });
     }
 
+    /**
+     * A db list as lib/ops/db-list.ts reads it ("0, 2-4": numbers and ranges), as db numbers,
+     * or null when a term is not one.
+     */
+    function dbList(text) {
+        var dbs = [];
+        var terms = words(text);
+        for (var i = 0; i < terms.length; i++) {
+            var m = /^(\d{1,9})(?:-(\d{1,9}))?$/.exec(terms[i]);
+            if (m === null || (m[2] !== undefined && Number(m[2]) < Number(m[1]))) {
+                return null;
+            }
+            for (var db = Number(m[1]); db <= Number(m[2] === undefined ? m[1] : m[2]); db++) {
+                dbs.push(db);
+            }
+        }
+        return dbs;
+    }
+
     /** Whether v (a number or text) is a number from min to max, a whole one when integer is set. */
     function numberIn(v, min, max, integer) {
         var text = String(v === undefined || v === null ? "" : v).trim();
@@ -80,6 +99,7 @@ var RedisSyncEditor = (function () {
         translator: translator,
         current: current,
         words: words,
+        dbList: dbList,
         numberIn: numberIn,
         inRange: inRange,
         endpointName: endpointName,

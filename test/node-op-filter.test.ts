@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseFilterText, validateFilterConfig, type OpFilterText } from '../lib/ops/filter';
+import { readFilterSettings, type OpFilterText } from '../lib/ops/filter-config';
 import type { CommandOp, KeyOp, Operation } from '../lib/ops/operation';
 import { startRedis } from './harness';
 import {
@@ -207,8 +207,7 @@ describe('redis-op-filter editor', () => {
     ];
     for (const [prop, value, others] of samples) {
       const editor = check(prop, value, others) === true;
-      const { config, problems } = parseFilterText({ ...others, [prop]: value });
-      const runtime = problems.length === 0 && validateFilterConfig(config).length === 0;
+      const runtime = readFilterSettings({ ...others, [prop]: value }).problems.length === 0;
       assert.equal(editor, runtime, `${prop} = ${JSON.stringify(value)} with ${JSON.stringify(others)}`);
     }
   });

@@ -108,10 +108,11 @@ describe('redis-precheck node in a Node-RED runtime', function () {
     getNode<NodeUnderTest>('pre').receive({});
     await waitFor(() => got.passed.length === 1, 15_000, 'output 1 for dbs 0 and 1');
     await unloadFlow();
-    await loadFlow(nodes(), flow(source.port, destination.port, { requireEmpty: true, databases: '2' }));
+    // a range, as the op filter's db lists take them
+    await loadFlow(nodes(), flow(source.port, destination.port, { requireEmpty: true, databases: '2-3' }));
     got = collect();
     getNode<NodeUnderTest>('pre').receive({});
-    await waitFor(() => got.failed.length === 1, 15_000, 'output 2 for db 2');
+    await waitFor(() => got.failed.length === 1, 15_000, 'output 2 for dbs 2 to 3');
     assert.match((got.failed[0].payload as PrecheckReport).errors[0].message, /db2: 1 key/);
     assert.equal(got.statuses.at(-1), 'red:failed: 1 error');
   });
@@ -198,8 +199,8 @@ describe('redis-precheck node in a Node-RED runtime', function () {
     const def = editorDefinition('redis-precheck');
     assert.equal(def.category, 'redis sync');
     const validate = def.defaults.databases.validate as (v: unknown) => boolean | string;
-    for (const ok of ['', '0', '0, 3', '1,2 5']) assert.equal(validate.call({}, ok), true, ok);
-    for (const bad of ['x', '-1', '1;2', '0,']) assert.equal(validate.call({}, bad), 'db numbers separated by commas, or empty for every db', bad);
+    for (const ok of ['', '0', '0, 3', '1,2 5', '0, 2-4', '0,']) assert.equal(validate.call({}, ok), true, ok);
+    for (const bad of ['x', '-1', '1;2', '5-2']) assert.equal(validate.call({}, bad), 'db numbers or ranges like 2-5, separated by commas, or empty for every db', bad);
     assert.equal(def.defaults.typedFallback.value, true);
     assert.equal(def.defaults.requireEmpty.value, false);
     assert.equal(def.defaults.runOnDeploy.value, false);

@@ -5,16 +5,10 @@ import { join } from 'node:path';
 import { getKeyIndexes, list as tableCommands, hasFlag } from '@ioredis/commands';
 import type Redis from 'ioredis';
 import { ALL_WRITE_COMMANDS, COMMUNITY_COMMANDS, ENHANCED_COMMANDS } from '../lib/ops/command-sets';
-import {
-  compileGlob,
-  FilterError,
-  globMatch,
-  OpFilter,
-  parseFilterText,
-  validateFilterConfig,
-  type KeyPattern,
-  type OpFilterConfig,
-} from '../lib/ops/filter';
+import { FilterError, OpFilter } from '../lib/ops/filter';
+import { readFilterSettings, validateFilterConfig, type OpFilterConfig } from '../lib/ops/filter-config';
+import { compileGlob, globMatch } from '../lib/ops/glob';
+import type { KeyPattern } from '../lib/ops/key-patterns';
 import type { CommandOp, KeyOp, Operation } from '../lib/ops/operation';
 import { buildDumpPayload } from '../lib/rdb/dump';
 import { ReplicaSource } from '../lib/replication/source';
@@ -506,23 +500,23 @@ describe('op filter: objects and counters', () => {
 
 describe('op filter: configuration', () => {
   it('reads the node’s text fields', () => {
-    const { config, problems } = parseFilterText({
+    const { config, problems } = readFilterSettings({
       preset: 'community', allow: 'copy, xadd\nfunction', deny: 'publish', includeDbs: '0, 2-4', excludeDbs: '3', remap: '0:3, 5:0',
       allDbsToZero: false, keyPrefix: '', includeKeys: 'prefix:user:\n\n# comment\nglob:s:*\nre:^a$', excludeKeys: ' prefix:tmp: ', flush: 'error',
     });
-    assert.deepEqual(problems, []);
+    assert.deepEqual(problems, ['excludeDbs: db 3 is in includeDbs too']);
     assert.deepEqual(config, {
       preset: 'community', allow: ['COPY', 'XADD', 'FUNCTION'], deny: ['PUBLISH'], includeDbs: [0, 2, 3, 4], excludeDbs: [3], remap: { 0: 3, 5: 0 },
       allDbsToZero: false, keyPrefix: '',
       includeKeys: [{ type: 'prefix', pattern: 'user:' }, { type: 'glob', pattern: 's:*' }, { type: 'regex', pattern: '^a$' }],
       excludeKeys: [{ type: 'prefix', pattern: 'tmp:' }], flush: 'error',
     });
-    assert.deepEqual(validateFilterConfig(config), ['excludeDbs: db 3 is in includeDbs too']);
-    assert.deepEqual(parseFilterText({}).config.preset, 'all');
+    assert.deepEqual(readFilterSettings({}).config.preset, 'all');
+    assert.deepEqual(readFilterSettings({}).problems, []);
   });
 
   it('names the field of every problem', () => {
-    assert.deepEqual(parseFilterText({ includeDbs: '1, x, 5-2', remap: '0:3, 4, 0:1', includeKeys: 'user:*' }).problems, [
+    assert.deepEqual(readFilterSettings({ includeDbs: '1, x, 5-2', remap: '0:3, 4, 0:1', includeKeys: 'user:*' }).problems, [
       'includeDbs: "x" is not a db number or a range like 2-5',
       'includeDbs: "5-2" is not a db number or a range like 2-5',
       'remap: "4" is not source:destination, e.g. 0:3',

@@ -1,6 +1,7 @@
 /**
  * The op filter: keeps or drops operations by command name, db and key, and remaps dbs
- * (the engine of the redis-op-filter node; no Node-RED here).
+ * (the engine of the redis-op-filter node; no Node-RED here). Its settings are read and
+ * checked in filter-config.ts, its key patterns matched in key-patterns.ts.
  *
  * It changes the operations it keeps IN PLACE (db, key prefixes, the arguments of a
  * command that keeps only some of its keys): this is the cheap way at 100k+ ops/s, and the
@@ -22,49 +23,11 @@
  * - dbs: MOVE, COPY … DB and SWAPDB name a second db, which the db filter and the remap
  *   apply to as well. PUBLISH, SPUBLISH, SCRIPT and FUNCTION are not bound to a db.
  */
-import { ALL_WRITE_COMMANDS, COMMUNITY_COMMANDS, ENHANCED_COMMANDS, KNOWN_COMMANDS, NOT_LISTABLE, Rule, RULES } from './command-sets';
+import { ALL_WRITE_COMMANDS, COMMUNITY_COMMANDS, ENHANCED_COMMANDS, KNOWN_COMMANDS, Rule, RULES } from './command-sets';
+import { dbNumber } from './db-list';
+import { DB_TOKEN, validateFilterConfig, type FlushPolicy, type OpFilterConfig } from './filter-config';
+import { KeyPatterns } from './key-patterns';
 import type { CommandOp, KeyOp, Operation } from './operation';
-
-export type CommandPreset = 'all' | 'community' | 'enhanced' | 'none';
-export type FlushPolicy = 'apply' | 'drop' | 'error';
-export type KeyPatternType = 'prefix' | 'glob' | 'regex';
-
-/**
- * A key pattern. `prefix` and `glob` patterns are matched against the key's bytes (the
- * pattern text as UTF-8); a glob is Redis-style (`*`, `?`, `[abc]`, `[^a]`, `[a-z]`, `\x`).
- * A `regex` is a JavaScript RegExp source run on the key read as latin1 (one character per
- * byte, so `\xff` matches byte 0xff; other characters of the source stand for their UTF-8
- * bytes), with the `s` flag so that `.` matches any byte.
- */
-export interface KeyPattern {
-  type: KeyPatternType;
-  pattern: string;
-}
-
-export interface OpFilterConfig {
-  /** The commands kept (default "all": every write, and every command the table does not know). */
-  preset?: CommandPreset;
-  /** Command names kept besides the preset's. */
-  allow?: string[];
-  /** Command names dropped, whatever the preset and `allow` say. */
-  deny?: string[];
-  /** Only operations of these source dbs are kept (empty: all dbs). */
-  includeDbs?: number[];
-  /** Operations of these source dbs are dropped. */
-  excludeDbs?: number[];
-  /** Source db to destination db; dbs not named keep their number. */
-  remap?: Record<number, number>;
-  /** Every db to db 0 (a cluster destination); `remap` must be empty then. */
-  allDbsToZero?: boolean;
-  /** Put before every key; `{db}` stands for the SOURCE db (needs allDbsToZero), e.g. "db{db}:". */
-  keyPrefix?: string;
-  /** A key is kept when it matches one of these (or there are none) … */
-  includeKeys?: KeyPattern[];
-  /** … and none of these. */
-  excludeKeys?: KeyPattern[];
-  /** FLUSHALL/FLUSHDB (default "apply"); "error" makes apply() throw a FilterError. */
-  flush?: FlushPolicy;
-}
 
 export interface FilterResult {
   kept: Operation[];
@@ -84,312 +47,6 @@ export class FilterError extends Error {
     this.name = 'FilterError';
   }
 }
-
-const PRESETS: readonly CommandPreset[] = ['all', 'community', 'enhanced', 'none'];
-const FLUSH_POLICIES: readonly FlushPolicy[] = ['apply', 'drop', 'error'];
-const PATTERN_TYPES: readonly KeyPatternType[] = ['prefix', 'glob', 'regex'];
-const COMMAND_NAME = /^[A-Za-z0-9][A-Za-z0-9._|-]*$/;
-const DB_TOKEN = '{db}';
-
-// ---------------------------------------------------------------------------------------
-// Key patterns
-
-const G_BYTE = 0;
-const G_ANY = 1;
-const G_SET = 2;
-const G_STAR = 3;
-
-/** A glob compiled to one token per pattern position; `sets[i]` is a 256-byte membership table. */
-interface Glob {
-  kinds: Uint8Array;
-  bytes: Uint8Array;
-  sets: Array<Uint8Array | null>;
-}
-
-/**
- * Compiles a Redis glob exactly as Redis's stringmatchlen() reads it, including its corner
- * cases: a `\` escapes the next byte (a trailing one is literal), `[^…]` negates, a range
- * may be written backwards, `]` right after `[` closes an empty set, and an unterminated
- * `[` takes the rest of the pattern as its members.
- */
-export function compileGlob(pattern: Buffer): Glob {
-  const kinds: number[] = [];
-  const bytes: number[] = [];
-  const sets: Array<Uint8Array | null> = [];
-  const n = pattern.length;
-  let i = 0;
-  const push = (kind: number, byte: number, set: Uint8Array | null): void => {
-    kinds.push(kind);
-    bytes.push(byte);
-    sets.push(set);
-  };
-  while (i < n) {
-    const c = pattern[i];
-    if (c === 0x2a /* * */) {
-      if (kinds[kinds.length - 1] !== G_STAR) push(G_STAR, 0, null);
-      i++;
-    } else if (c === 0x3f /* ? */) {
-      push(G_ANY, 0, null);
-      i++;
-    } else if (c === 0x5c /* \ */) {
-      push(G_BYTE, i + 1 < n ? pattern[i + 1] : c, null);
-      i += i + 1 < n ? 2 : 1;
-    } else if (c === 0x5b /* [ */) {
-      const set = new Uint8Array(256);
-      i++;
-      const negate = i < n && pattern[i] === 0x5e; /* ^ */
-      if (negate) i++;
-      for (;;) {
-        if (i >= n) break;
-        const p = pattern[i];
-        if (p === 0x5c && n - i >= 2) {
-          set[pattern[i + 1]] = 1;
-          i += 2;
-        } else if (p === 0x5d /* ] */) {
-          i++;
-          break;
-        } else if (n - i >= 3 && pattern[i + 1] === 0x2d /* - */) {
-          let lo = p;
-          let hi = pattern[i + 2];
-          if (lo > hi) [lo, hi] = [hi, lo];
-          set.fill(1, lo, hi + 1);
-          i += 3;
-        } else {
-          set[p] = 1;
-          i++;
-        }
-      }
-      if (negate) for (let b = 0; b < 256; b++) set[b] ^= 1;
-      push(G_SET, 0, set);
-    } else {
-      push(G_BYTE, c, null);
-      i++;
-    }
-  }
-  return { kinds: Uint8Array.from(kinds), bytes: Uint8Array.from(bytes), sets };
-}
-
-/** Glob matching with one backtrack point (the last `*`): linear in practice, never exponential. */
-export function globMatch(g: Glob, s: Buffer): boolean {
-  const { kinds, bytes, sets } = g;
-  const n = kinds.length;
-  let p = 0;
-  let i = 0;
-  let starP = -1;
-  let starI = 0;
-  while (i < s.length) {
-    if (p < n) {
-      const k = kinds[p];
-      if (k === G_STAR) {
-        starP = ++p;
-        starI = i;
-        continue;
-      }
-      const c = s[i];
-      if (k === G_ANY || (k === G_BYTE ? bytes[p] === c : (sets[p] as Uint8Array)[c] === 1)) {
-        p++;
-        i++;
-        continue;
-      }
-    }
-    if (starP < 0) return false;
-    p = starP;
-    i = ++starI;
-  }
-  while (p < n && kinds[p] === G_STAR) p++;
-  return p === n;
-}
-
-const M_PREFIX = 0;
-const M_EXACT = 1;
-const M_GLOB = 2;
-const M_REGEX = 3;
-
-interface Matcher {
-  kind: number;
-  bytes: Buffer;
-  glob: Glob | null;
-  regex: RegExp | null;
-}
-
-/** The RegExp a `regex` pattern runs as (see KeyPattern); throws a SyntaxError for a bad one. */
-export function compileKeyRegex(source: string): RegExp {
-  return new RegExp(Buffer.from(source, 'utf8').toString('latin1'), 's');
-}
-
-function compilePattern(p: KeyPattern): Matcher {
-  if (p.type === 'regex') return { kind: M_REGEX, bytes: Buffer.alloc(0), glob: null, regex: compileKeyRegex(p.pattern) };
-  const bytes = Buffer.from(p.pattern, 'utf8');
-  if (p.type === 'prefix') return { kind: M_PREFIX, bytes, glob: null, regex: null };
-  const glob = compileGlob(bytes);
-  // plain text, or plain text and one final `*`: a byte comparison does
-  const last = glob.kinds.length - 1;
-  let literal = 0;
-  while (literal <= last && glob.kinds[literal] === G_BYTE) literal++;
-  if (literal === last + 1) return { kind: M_EXACT, bytes: Buffer.from(glob.bytes), glob: null, regex: null };
-  if (literal === last && glob.kinds[last] === G_STAR) return { kind: M_PREFIX, bytes: Buffer.from(glob.bytes.subarray(0, last)), glob: null, regex: null };
-  return { kind: M_GLOB, bytes, glob, regex: null };
-}
-
-// a byte loop: Buffer#compare's argument checks cost more than comparing a short prefix
-function startsWith(key: Buffer, prefix: Buffer): boolean {
-  const n = prefix.length;
-  if (key.length < n) return false;
-  for (let i = 0; i < n; i++) if (key[i] !== prefix[i]) return false;
-  return true;
-}
-
-// ---------------------------------------------------------------------------------------
-// Configuration: from the node's text fields, and validation
-
-/** The node's fields as the editor stores them. */
-export interface OpFilterText {
-  preset?: string;
-  allow?: string;
-  deny?: string;
-  includeDbs?: string;
-  excludeDbs?: string;
-  remap?: string;
-  allDbsToZero?: boolean;
-  keyPrefix?: string;
-  includeKeys?: string;
-  excludeKeys?: string;
-  flush?: string;
-}
-
-function words(text: string | undefined): string[] {
-  return (text ?? '').split(/[\s,]+/).filter((w) => w !== '');
-}
-
-function dbNumber(text: string): number | null {
-  return /^\d{1,9}$/.test(text) ? Number(text) : null;
-}
-
-/** "0, 2, 5-7" */
-export function parseDbList(text: string | undefined, field: string, problems: string[]): number[] {
-  const dbs: number[] = [];
-  for (const w of words(text)) {
-    const range = /^(\d+)-(\d+)$/.exec(w);
-    const lo = dbNumber(range ? range[1] : w);
-    const hi = range ? dbNumber(range[2]) : lo;
-    if (lo === null || hi === null || hi < lo) {
-      problems.push(`${field}: "${w}" is not a db number or a range like 2-5`);
-      continue;
-    }
-    for (let db = lo; db <= hi; db++) dbs.push(db);
-  }
-  return dbs;
-}
-
-/** "0:3, 5:0" */
-export function parseRemap(text: string | undefined, problems: string[]): Record<number, number> {
-  const remap: Record<number, number> = {};
-  for (const w of words(text)) {
-    const m = /^(\d+):(\d+)$/.exec(w);
-    const from = m ? dbNumber(m[1]) : null;
-    const to = m ? dbNumber(m[2]) : null;
-    if (from === null || to === null) {
-      problems.push(`remap: "${w}" is not source:destination, e.g. 0:3`);
-    } else if (from in remap) {
-      problems.push(`remap: db ${from} is mapped twice`);
-    } else {
-      remap[from] = to;
-    }
-  }
-  return remap;
-}
-
-/**
- * One pattern a line, each starting with its type: `prefix:`, `glob:` or `re:`. Blank
- * lines and lines starting with `#` are skipped; whitespace around a line is not part of it.
- */
-export function parseKeyPatterns(text: string | undefined, field: string, problems: string[]): KeyPattern[] {
-  const patterns: KeyPattern[] = [];
-  (text ?? '').split(/\r?\n/).forEach((raw, index) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
-    const m = /^(prefix|glob|re|regex):(.*)$/.exec(line);
-    if (m === null) {
-      problems.push(`${field} line ${index + 1}: start it with prefix:, glob: or re:`);
-      return;
-    }
-    patterns.push({ type: m[1] === 'prefix' ? 'prefix' : m[1] === 'glob' ? 'glob' : 'regex', pattern: m[2] });
-  });
-  return patterns;
-}
-
-/** The node's text fields as a configuration, with what could not be read. Validate it too. */
-export function parseFilterText(t: OpFilterText): { config: OpFilterConfig; problems: string[] } {
-  const problems: string[] = [];
-  const config: OpFilterConfig = {
-    preset: (t.preset || 'all') as CommandPreset,
-    allow: words(t.allow).map((w) => w.toUpperCase()),
-    deny: words(t.deny).map((w) => w.toUpperCase()),
-    includeDbs: parseDbList(t.includeDbs, 'includeDbs', problems),
-    excludeDbs: parseDbList(t.excludeDbs, 'excludeDbs', problems),
-    remap: parseRemap(t.remap, problems),
-    allDbsToZero: t.allDbsToZero === true,
-    keyPrefix: t.keyPrefix ?? '',
-    includeKeys: parseKeyPatterns(t.includeKeys, 'includeKeys', problems),
-    excludeKeys: parseKeyPatterns(t.excludeKeys, 'excludeKeys', problems),
-    flush: (t.flush || 'apply') as FlushPolicy,
-  };
-  return { config, problems };
-}
-
-const isDb = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0;
-
-/** What is wrong with a configuration, each problem naming its field; empty when it is good. */
-export function validateFilterConfig(cfg: OpFilterConfig): string[] {
-  const problems: string[] = [];
-  if (cfg.preset !== undefined && !PRESETS.includes(cfg.preset)) problems.push(`preset: "${cfg.preset}" is not one of ${PRESETS.join(', ')}`);
-  const flush = cfg.flush ?? 'apply';
-  if (!FLUSH_POLICIES.includes(flush)) problems.push(`flush: "${flush}" is not one of ${FLUSH_POLICIES.join(', ')}`);
-  const allow = new Set((cfg.allow ?? []).map((n) => n.toUpperCase()));
-  for (const [field, names] of [['allow', cfg.allow ?? []], ['deny', cfg.deny ?? []]] as const) {
-    for (const name of names) {
-      const upper = name.toUpperCase();
-      if (!COMMAND_NAME.test(name)) problems.push(`${field}: "${name}" is not a command name`);
-      else if (field === 'deny' && NOT_LISTABLE.has(upper)) problems.push(`deny: ${upper} cannot be denied: ${upper.startsWith('FLUSH') ? 'set the flush policy' : 'it is kept when a command of its transaction is'}`);
-      else if (field === 'deny' && allow.has(upper)) problems.push(`deny: ${upper} is in the allow list too`);
-      else if (field === 'allow' && upper.startsWith('FLUSH') && NOT_LISTABLE.has(upper) && flush !== 'apply') problems.push(`allow: ${upper} follows the flush policy ("${flush}"), not the allow list`);
-    }
-  }
-  const include = new Set<number>();
-  for (const [field, dbs] of [['includeDbs', cfg.includeDbs ?? []], ['excludeDbs', cfg.excludeDbs ?? []]] as const) {
-    for (const db of dbs) {
-      if (!isDb(db)) problems.push(`${field}: ${db} is not a db number`);
-      else if (field === 'includeDbs') include.add(db);
-      else if (include.has(db)) problems.push(`excludeDbs: db ${db} is in includeDbs too`);
-    }
-  }
-  const remap = Object.entries(cfg.remap ?? {});
-  for (const [from, to] of remap) {
-    if (!/^\d+$/.test(from) || !isDb(to)) problems.push(`remap: ${from}:${to} is not source:destination db numbers`);
-  }
-  if (cfg.allDbsToZero === true && remap.length > 0) problems.push('remap: leave it empty when every db goes to db 0');
-  if ((cfg.keyPrefix ?? '').includes(DB_TOKEN) && cfg.allDbsToZero !== true) {
-    problems.push(`keyPrefix: ${DB_TOKEN} tells the dbs apart once they all go to db 0: set "every db to db 0" too`);
-  }
-  for (const [field, patterns] of [['includeKeys', cfg.includeKeys ?? []], ['excludeKeys', cfg.excludeKeys ?? []]] as const) {
-    patterns.forEach((p, i) => {
-      const where = `${field}[${i}]`;
-      if (!PATTERN_TYPES.includes(p.type)) problems.push(`${where}: type "${p.type}" is not prefix, glob or regex`);
-      else if (typeof p.pattern !== 'string' || p.pattern === '') problems.push(`${where}: the pattern is empty`);
-      else if (p.type === 'regex') {
-        try {
-          compileKeyRegex(p.pattern);
-        } catch (err) {
-          problems.push(`${where}: ${(err as Error).message}`);
-        }
-      }
-    });
-  }
-  return problems;
-}
-
-// ---------------------------------------------------------------------------------------
-// The filter
 
 /** A MULTI forwarded (tentatively, until a command of its transaction is kept) and not yet closed. */
 interface OpenTx {
@@ -472,8 +129,7 @@ export class OpFilter {
   private readonly prefix: string | null;
   private readonly prefixPerDb: boolean;
   private readonly prefixes: Buffer[] = [];
-  private readonly include: Matcher[];
-  private readonly exclude: Matcher[];
+  private readonly keys: KeyPatterns;
   private readonly keyFiltering: boolean;
   private readonly flush: FlushPolicy;
   private readonly openTx = new Map<string, OpenTx>();
@@ -502,9 +158,8 @@ export class OpFilter {
     this.remapping = this.allToZero || this.remap.size > 0;
     this.prefix = cfg.keyPrefix ? cfg.keyPrefix : null;
     this.prefixPerDb = this.prefix !== null && this.prefix.includes(DB_TOKEN);
-    this.include = (cfg.includeKeys ?? []).map(compilePattern);
-    this.exclude = (cfg.excludeKeys ?? []).map(compilePattern);
-    this.keyFiltering = this.include.length > 0 || this.exclude.length > 0;
+    this.keys = new KeyPatterns(cfg.includeKeys ?? [], cfg.excludeKeys ?? []);
+    this.keyFiltering = this.keys.active;
     this.flush = cfg.flush ?? 'apply';
   }
 
@@ -549,31 +204,7 @@ export class OpFilter {
 
   /** Whether a key passes the key patterns. */
   keyKept(key: Buffer): boolean {
-    let latin1: string | null = null;
-    if (this.include.length > 0) {
-      let hit = false;
-      for (const m of this.include) {
-        if (m.kind === M_REGEX) hit = (m.regex as RegExp).test((latin1 ??= key.toString('latin1')));
-        else hit = this.bytesMatch(m, key);
-        if (hit) break;
-      }
-      if (!hit) return false;
-    }
-    for (const m of this.exclude) {
-      if (m.kind === M_REGEX ? (m.regex as RegExp).test((latin1 ??= key.toString('latin1'))) : this.bytesMatch(m, key)) return false;
-    }
-    return true;
-  }
-
-  private bytesMatch(m: Matcher, key: Buffer): boolean {
-    switch (m.kind) {
-      case M_PREFIX:
-        return startsWith(key, m.bytes);
-      case M_EXACT:
-        return key.equals(m.bytes);
-      default:
-        return globMatch(m.glob as Glob, key);
-    }
+    return this.keys.passes(key);
   }
 
   private dbKept(db: number): boolean {

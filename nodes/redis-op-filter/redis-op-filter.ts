@@ -1,8 +1,9 @@
 /**
  * The redis-op-filter node: keeps or drops the operations of each batch by command, db and
- * key, and remaps dbs (see lib/ops/filter.ts for the engine and its rules).
+ * key, and remaps dbs (see lib/ops/filter.ts for the engine and its rules, lib/ops/filter-config.ts for its settings).
  */
-import { FilterError, OpFilter, parseFilterText, validateFilterConfig, type OpFilterText } from '../../lib/ops/filter';
+import { FilterError, OpFilter } from '../../lib/ops/filter';
+import { readFilterSettings, type OpFilterText } from '../../lib/ops/filter-config';
 import type { Operation } from '../../lib/ops/operation';
 import { failureStatus, shortCount as short, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode } from '../node-red';
 
@@ -26,8 +27,7 @@ export = function register(RED: NodeRedApi): void {
   }
 
   function setup(node: NodeRedNode, def: FilterDef): void {
-    const { config, problems } = parseFilterText(def);
-    problems.push(...validateFilterConfig(config));
+    const { config, problems } = readFilterSettings(def);
     const configError = problems.length > 0 ? new Error(RED._('redis-op-filter.errors.config', { problems: problems.join('; ') })) : null;
     // a loss is said once per command name (with what happened) and counted on in the status
     const filter = configError === null ? new OpFilter(config, (_command, why) => node.warn(RED._('redis-op-filter.log.lost', { why }))) : null;

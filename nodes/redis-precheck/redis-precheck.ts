@@ -3,6 +3,7 @@
  * endpoint and routes the message by the result, so a sync starts only once they pass.
  */
 import type { EndpointHandle, EndpointUser } from '../../lib/endpoint';
+import { parseDbList } from '../../lib/ops/db-list';
 import { runPrecheck, type PrecheckOptions, type PrecheckReport } from '../../lib/precheck';
 import { failureStatus, NodeFault, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode, type NodeStatus, type Send } from '../node-red';
 
@@ -17,23 +18,13 @@ interface PrecheckDef {
   destination: string;
   requireEmpty?: boolean;
   typedFallback?: boolean;
-  /** Destination dbs the sync writes into, "0, 3"; empty means every db. */
+  /** Destination dbs the sync writes into, a db list ("0, 2-4", lib/ops/db-list.ts); empty means every db. */
   databases?: string;
   runOnDeploy?: boolean;
 }
 
 /** Findings of an endpoint that could not be opened (OpenFailureKind), by their status (`status.cause.<key>`). */
 const OPENING: Readonly<Record<string, string>> = { connection: 'noConnection', auth: 'auth', tls: 'tls', protocol: 'notRedis' };
-
-/** "0, 3" → [0, 3]; "" → undefined (every db); throws on anything else. */
-function parseDatabases(text: string | undefined): number[] | undefined {
-  const t = (text ?? '').trim();
-  if (t === '') return undefined;
-  return t.split(/[\s,]+/).map((part) => {
-    if (!/^\d+$/.test(part)) throw new Error(`"${part}" is not a db number`);
-    return Number(part);
-  });
-}
 
 export = function register(RED: NodeRedApi): void {
   function RedisPrecheckNode(this: NodeRedNode, def: PrecheckDef): void {
@@ -68,16 +59,13 @@ export = function register(RED: NodeRedApi): void {
       };
       const source = endpoint(def.source, 'source');
       const destination = endpoint(def.destination, 'destination');
-      let databases: number[] | undefined;
-      try {
-        databases = parseDatabases(def.databases);
-      } catch (err) {
-        throw new NodeFault('CONFIG', RED._('redis-precheck.errors.databases', { error: (err as Error).message }), { cause: err });
-      }
+      const problems: string[] = [];
+      const dbs = parseDbList(def.databases, 'destination dbs', problems);
+      if (problems.length > 0) throw new NodeFault('CONFIG', RED._('redis-precheck.errors.databases', { error: problems.join('; ') }));
       const options: PrecheckOptions = {
         requireEmptyDestination: def.requireEmpty === true,
         typedFallback: def.typedFallback !== false,
-        databases,
+        databases: dbs.length > 0 ? dbs : undefined,
       };
       return runPrecheck({ source: source.config, destination: destination.config, options });
     }
