@@ -58,6 +58,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { LinkRecord } from '../lib/replication/link';
+import { parseInfo } from '../lib/server/info';
 import { ensureBigHashRdb, ensureReferenceRdb, type CachedRdb } from './support/datasets';
 import { startServer, stopAllServers, type BenchServer } from './support/redis';
 import type { SourceChildArgs, SourceChildReport } from './support/source-child';
@@ -155,8 +156,7 @@ async function serverWith(rdb: CachedRdb, diskless: boolean): Promise<{ server: 
 }
 
 function infoField(info: string, name: string): string | undefined {
-  const line = info.split(/\r?\n/).find((l) => l.startsWith(`${name}:`));
-  return line?.slice(name.length + 1).trim();
+  return parseInfo(info)[name];
 }
 
 /** Waits until the master has no replica, no fork and no BGSAVE left from the last pass. */

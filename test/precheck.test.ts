@@ -11,7 +11,6 @@ import {
   functionFindings,
   moduleFindings,
   PrecheckContext,
-  rdbVersionOf,
   runCheck,
   runPrecheck,
   versionFindings,
@@ -19,6 +18,7 @@ import {
   type PrecheckOptions,
   type PrecheckReport,
 } from '../lib/precheck';
+import { rdbVersionOfServer } from '../lib/rdb';
 import { HOST, startCluster, startRedis, type RedisCluster, type RedisServer } from './harness';
 import { freePort } from './support/net';
 import { makeTestCertificates, type TestCertificates } from './support/tls';
@@ -470,7 +470,7 @@ describe('precheck rules', () => {
     const table: Array<[[number, number, number], number]> = [
       [[8, 0, 0], 12], [[7, 4, 1], 12], [[7, 2, 4], 11], [[7, 0, 15], 10], [[6, 2, 14], 9], [[5, 0, 0], 9], [[4, 0, 14], 8], [[3, 2, 0], 7], [[2, 8, 24], 6],
     ];
-    for (const [version, rdb] of table) assert.equal(rdbVersionOf(version), rdb, version.join('.'));
+    for (const [version, rdb] of table) assert.equal(rdbVersionOfServer(version), rdb, version.join('.'));
   });
 
   it('a newer source than destination: a version warning, and RDB payloads the destination cannot read', () => {

@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseInfo } from '../../lib/server/info';
 import { startServer, type BenchServer } from './redis';
 
 /**
@@ -100,8 +101,7 @@ async function ensureRdb(
 }
 
 function usedMemory(info: string): string {
-  const line = info.split(/\r?\n/).find((l) => l.startsWith('used_memory_human:'));
-  return line === undefined ? '?' : line.slice('used_memory_human:'.length);
+  return parseInfo(info).used_memory_human ?? '?';
 }
 
 /** The reference data set (POPULATE_LUA), `keys` keys, in slices of `slice`. */

@@ -21,6 +21,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Operation } from '../../lib/ops/operation';
+import { parseInfo } from '../../lib/server/info';
 
 const execFileAsync = promisify(execFile);
 
@@ -106,8 +107,7 @@ async function cli(port: number, ...args: string[]): Promise<string> {
 }
 
 function infoField(info: string, name: string): string | undefined {
-  const line = info.split(/\r?\n/).find((l) => l.startsWith(`${name}:`));
-  return line?.slice(name.length + 1).trim();
+  return parseInfo(info)[name];
 }
 
 /** Sum of `calls` over commandstats of write commands (what the master replicates). */

@@ -4,13 +4,14 @@
  * connecting itself is the reachability / authentication / TLS check: its failures are the
  * first findings, and checks needing an endpoint that could not be reached are skipped.
  */
-import { DEFAULT_CONNECT_TIMEOUT_MS, describeEndpoint, formatHostPort, validateEndpointConfig, type EndpointConfig } from '../endpoint';
-import { RespError } from '../resp/errors';
 import { formatSlotRanges, SLOT_COUNT, type SlotRange } from '../cluster/slots';
 import { discoverTopology, type RedisLike, type Topology } from '../cluster/topology';
+import { DEFAULT_CONNECT_TIMEOUT_MS, describeEndpoint, formatHostPort, validateEndpointConfig, type EndpointConfig } from '../endpoint';
+import { RespError } from '../resp/errors';
+import { infoNumber, parseInfo, type Info } from '../server/info';
 import { NodeConn, OpenFailure, type OpenFailureKind } from './connection';
-import { num, parseInfo, text, type Info } from './info';
 import { SkipCheck, type Finding, type PrecheckOptions, type Side } from './types';
+import { text } from './values';
 
 export interface MasterState {
   host: string;
@@ -241,9 +242,9 @@ async function sampleWriteRate(m: MasterState, ms: number): Promise<WriteRate> {
   const elapsed = (b.at - a.at) / 1000;
   // master_repl_offset only moves while a backlog exists, i.e. once some replica has connected.
   if (a.info.repl_backlog_active === '1' && b.info.repl_backlog_active === '1') {
-    return { bytesPerSecond: Math.max(0, ((num(b.info, 'master_repl_offset') ?? 0) - (num(a.info, 'master_repl_offset') ?? 0)) / elapsed), basis: 'master_repl_offset' };
+    return { bytesPerSecond: Math.max(0, ((infoNumber(b.info, 'master_repl_offset') ?? 0) - (infoNumber(a.info, 'master_repl_offset') ?? 0)) / elapsed), basis: 'master_repl_offset' };
   }
-  const input = (num(b.info, 'total_net_input_bytes') ?? 0) - (num(a.info, 'total_net_input_bytes') ?? 0);
+  const input = (infoNumber(b.info, 'total_net_input_bytes') ?? 0) - (infoNumber(a.info, 'total_net_input_bytes') ?? 0);
   return { bytesPerSecond: Math.max(0, input / elapsed), basis: 'total_net_input_bytes' };
 }
 

@@ -5,4 +5,5 @@ export { parseRdbStream, parseRdbFile } from './source';
 export { buildDumpPayload, parseDumpPayload } from './dump';
 export { RdbJsonBuilder, jsonBytes, type RdbJson } from './json';
 export { RdbType } from './types';
+export { rdbVersionOfServer } from './versions';
 export type * from './types';

@@ -21,3 +21,30 @@ export function keyspaceKeys(info: Info): number {
   }
   return keys;
 }
+
+/** INFO sections present (`# Memory` → "memory"). */
+export function infoSections(text: string): Set<string> {
+  return new Set([...text.matchAll(/^# *(\w+)/gm)].map((m) => m[1].toLowerCase()));
+}
+
+export function infoNumber(info: Info, field: string): number | undefined {
+  const v = info[field];
+  if (v === undefined || !/^-?\d+(\.\d+)?$/.test(v)) return undefined;
+  return Number(v);
+}
+
+/** From redis_version (`7.2.4`; `8.0-m01` is 8.0.0). */
+export type Version = [major: number, minor: number, patch: number];
+
+export function parseVersion(text: string | undefined): Version | undefined {
+  const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(text ?? '');
+  return m === null ? undefined : [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+}
+
+export function compareVersions(a: Version, b: Version): number {
+  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+}
+
+export function showVersion(v: Version): string {
+  return v.join('.');
+}

@@ -2,6 +2,7 @@ import { hashTagForSlot, slotOf, slotsOfShard } from '../cluster/slots';
 import type { CommandArg } from '../resp/encoder';
 import { RespError } from '../resp/errors';
 import type { RespValue } from '../resp/parser';
+import { keyspaceKeys, parseInfo } from '../server/info';
 import type { NodeConnection } from './connection';
 import { SinkError } from './errors';
 
@@ -266,8 +267,7 @@ export class Checkpoints {
   private async assertEmpty(): Promise<void> {
     let keys = 0;
     for (const m of this.masters) {
-      const info = String(await m.call(['INFO', 'keyspace']));
-      for (const match of info.matchAll(/keys=(\d+)/g)) keys += Number(match[1]);
+      keys += keyspaceKeys(parseInfo(String(await m.call(['INFO', 'keyspace']))));
       let cursor = '0';
       do {
         const r = (await m.call(['SCAN', cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000])) as [Buffer, Buffer[]];

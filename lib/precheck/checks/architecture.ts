@@ -6,9 +6,10 @@
  * address landing on different servers.
  */
 import { formatSlotRanges } from '../../cluster/slots';
+import { infoSections, type Info } from '../../server/info';
 import type { EndpointState, PrecheckContext } from '../context';
-import { infoSections, text, type Info } from '../info';
 import type { Finding } from '../types';
+import { text } from '../values';
 
 const PROXY_REMEDY =
   'connect to the Redis servers themselves (the master of a standalone source, or the cluster nodes), not to a proxy, load balancer or read/write-splitting endpoint; managed services offer a direct (private) endpoint for this';

@@ -9,8 +9,8 @@
 import { RespError } from '../../resp/errors';
 import type { NodeConn } from '../connection';
 import type { PrecheckContext } from '../context';
-import { configValue, text } from '../info';
 import type { Finding } from '../types';
+import { configValue, text } from '../values';
 
 /** The commands counted, by name as INFO commandstats has them (cmdstat_<name>). */
 const COMMANDS = ['move', 'swapdb', 'copy'] as const;

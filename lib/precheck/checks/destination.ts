@@ -1,10 +1,11 @@
 /** What must hold of the destination alone: emptiness (when asked), eviction policy, slot coverage. */
-import { RespError } from '../../resp/errors';
 import { formatSlotRanges, SLOT_COUNT, type SlotRange } from '../../cluster/slots';
+import { RespError } from '../../resp/errors';
+import { infoNumber } from '../../server/info';
 import type { NodeConn } from '../connection';
 import type { MasterState, PrecheckContext } from '../context';
-import { configValue, num, text } from '../info';
 import type { Finding } from '../types';
+import { configValue, text } from '../values';
 
 /** The sync's own keys (checkpoints), which a destination may hold from an earlier run of the same sync. */
 const OWN_KEYS = 'redis-sync:*';
@@ -94,7 +95,7 @@ export async function evictionPolicy(ctx: PrecheckContext): Promise<Finding[]> {
         remedy: 'make sure maxmemory-policy is noeviction',
       });
     } else if (policy !== 'noeviction') {
-      const maxmemory = num(info, 'maxmemory') ?? 0;
+      const maxmemory = infoNumber(info, 'maxmemory') ?? 0;
       findings.push({
         id: 'eviction-policy',
         severity: 'error',

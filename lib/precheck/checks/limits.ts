@@ -4,10 +4,11 @@
  * destination's largest accepted argument against the largest source keys.
  */
 import { RespError } from '../../resp/errors';
+import { infoNumber } from '../../server/info';
 import type { NodeConn } from '../connection';
 import type { MasterState, PrecheckContext, WriteRate } from '../context';
-import { bytes, configValue, num, seconds, text } from '../info';
 import { SkipCheck, type Finding } from '../types';
+import { bytes, configValue, seconds, text } from '../values';
 
 /**
  * Snapshot throughput assumed to estimate how long a full sync takes (fork, RDB, transfer):
@@ -28,7 +29,7 @@ export async function replBacklog(ctx: PrecheckContext): Promise<Finding[]> {
   const src = ctx.source;
   const findings: Finding[] = [];
   for (const m of src.reachableMasters()) {
-    const size = num(src.info(m), 'repl_backlog_size');
+    const size = infoNumber(src.info(m), 'repl_backlog_size');
     if (size === undefined) throw new SkipCheck(`source ${m.address}: INFO shows no repl_backlog_size`);
     const rate = await ctx.writeRate(m);
     const at = { side: 'source' as const, node: m.address };
@@ -64,7 +65,7 @@ export async function outputBuffer(ctx: PrecheckContext): Promise<Finding[]> {
   const findings: Finding[] = [];
   for (const m of src.reachableMasters()) {
     const limit = await replicaLimit(m);
-    const used = num(src.info(m), 'used_memory') ?? 0;
+    const used = infoNumber(src.info(m), 'used_memory') ?? 0;
     const rate = await ctx.writeRate(m);
     const at = { side: 'source' as const, node: m.address };
     const limits = `client-output-buffer-limit replica ${limit.hard === 0 ? 'no hard limit' : `hard ${bytes(limit.hard)}`}, ${limit.soft === 0 ? 'no soft limit' : `soft ${bytes(limit.soft)} for ${limit.softSeconds} s`}`;

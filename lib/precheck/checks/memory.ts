@@ -4,9 +4,10 @@
  * destination also per master, by the share of the source's slots it will hold.
  */
 import { formatSlotRanges, type SlotRange } from '../../cluster/slots';
+import { infoNumber } from '../../server/info';
 import type { EndpointState, MasterState, PrecheckContext } from '../context';
-import { bytes, num } from '../info';
 import { SkipCheck, type Finding } from '../types';
+import { bytes } from '../values';
 
 export const MEMORY_MARGIN = 0.1;
 
@@ -23,7 +24,7 @@ export async function memory(ctx: PrecheckContext): Promise<Finding[]> {
   const srcMasters = src.reachableMasters();
   const dstMasters = dst.reachableMasters();
   const used = (ep: EndpointState, m: MasterState): number => {
-    const v = num(ep.info(m), 'used_memory');
+    const v = infoNumber(ep.info(m), 'used_memory');
     if (v === undefined) throw new SkipCheck(`${ep.side} ${m.address}: INFO shows no used_memory`);
     return v;
   };
@@ -60,7 +61,7 @@ function roomOf(dst: EndpointState, masters: MasterState[], used: (ep: EndpointS
   const how: string[] = [];
   const unbounded = new Map<string, MasterState[]>();
   for (const m of masters) {
-    const max = num(dst.info(m), 'maxmemory') ?? 0;
+    const max = infoNumber(dst.info(m), 'maxmemory') ?? 0;
     if (max > 0) {
       const u = used(dst, m);
       free += Math.max(0, max - u);
@@ -70,7 +71,7 @@ function roomOf(dst: EndpointState, masters: MasterState[], used: (ep: EndpointS
     }
   }
   for (const [host, group] of unbounded) {
-    const total = num(dst.info(group[0]), 'total_system_memory');
+    const total = infoNumber(dst.info(group[0]), 'total_system_memory');
     if (total === undefined || total === 0) {
       throw new SkipCheck(`destination ${group.map((m) => m.address).join(', ')}: maxmemory is 0 and INFO shows no total_system_memory to bound it`);
     }
@@ -96,7 +97,7 @@ function perMaster(
 ): Finding[] {
   const findings: Finding[] = [];
   for (const d of dstMasters) {
-    const max = num(dst.info(d), 'maxmemory') ?? 0;
+    const max = infoNumber(dst.info(d), 'maxmemory') ?? 0;
     if (max === 0) continue;
     const same = srcMasters.find((s) => sameRanges(s.slots, d.slots));
     const share = same !== undefined ? used(src, same) : srcMasters.reduce((a, s) => a + (used(src, s) * overlap(s.slots, d.slots)) / count(s.slots), 0);

@@ -4,10 +4,11 @@
  */
 import { RespError } from '../../resp/errors';
 import type { RespValue } from '../../resp/parser';
+import { infoSections } from '../../server/info';
 import type { NodeConn } from '../connection';
 import type { EndpointState, MasterState, PrecheckContext } from '../context';
-import { infoSections, text } from '../info';
 import { SkipCheck, type Finding } from '../types';
+import { text } from '../values';
 
 /** Module name → version, as MODULE LIST (or INFO modules) reports them. */
 export type ModuleSet = Map<string, number>;

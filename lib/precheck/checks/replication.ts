@@ -16,10 +16,11 @@
 import { resolveAuth } from '../../endpoint';
 import { RespError } from '../../resp/errors';
 import type { RespValue } from '../../resp/parser';
+import { compareVersions, parseVersion, type Version } from '../../server/info';
 import type { NodeConn } from '../connection';
 import type { MasterState, PrecheckContext } from '../context';
-import { compareVersions, parseVersion, text, type Version } from '../info';
 import type { Finding } from '../types';
+import { text } from '../values';
 
 /** What a replica sends, as [command, args…]; the first argument matters for `+cmd|arg` rules. */
 const REPLICA_COMMANDS: string[][] = [['PING'], ['REPLCONF', 'listening-port', '0'], ['PSYNC', '?', '-1']];

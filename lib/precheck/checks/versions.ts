@@ -5,12 +5,14 @@
  * the destination's own RDB version or older; and function libraries (7.0+) cannot go into a
  * destination before 7.0.
  */
+import { rdbVersionOfServer } from '../../rdb';
 import { RespError } from '../../resp/errors';
 import type { RespValue } from '../../resp/parser';
+import { compareVersions, parseVersion, showVersion, type Version } from '../../server/info';
 import type { NodeConn } from '../connection';
 import type { EndpointState, PrecheckContext } from '../context';
-import { compareVersions, parseVersion, rdbVersionOf, showVersion, text, type Version } from '../info';
 import { SkipCheck, type Finding } from '../types';
+import { text } from '../values';
 
 /** Function libraries (FUNCTION, FCALL) are new in Redis 7.0. */
 const FUNCTIONS_SINCE: Version = [7, 0, 0];
@@ -73,8 +75,8 @@ export function versionFindings(source: NodeVersion[], destination: NodeVersion[
     findings.push({ id: 'versions', severity: 'info', message: both, remedy: '' });
   }
 
-  const srcRdb = rdbVersionOf(src.version);
-  const dstRdb = rdbVersionOf(dst.version);
+  const srcRdb = rdbVersionOfServer(src.version);
+  const dstRdb = rdbVersionOfServer(dst.version);
   if (srcRdb > dstRdb) {
     const message = `the source ${src.address} (Redis ${showVersion(src.version)}) writes RDB version ${srcRdb}, the destination ${dst.address} (Redis ${showVersion(dst.version)}) reads RDB up to ${dstRdb}: RESTORE would refuse the source's payloads`;
     findings.push(

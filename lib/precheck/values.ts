@@ -1,36 +1,5 @@
-/** Reading what servers report (INFO, CONFIG GET, versions) and writing numbers for messages. */
+/** Values read from replies (CONFIG GET, bulk strings) and numbers written for messages. */
 import type { RespValue } from '../resp/parser';
-import type { Info } from '../server/info';
-
-export { parseInfo, type Info } from '../server/info';
-
-/** INFO sections present (`# Memory` → "memory"). */
-export function infoSections(text: string): Set<string> {
-  return new Set([...text.matchAll(/^# *(\w+)/gm)].map((m) => m[1].toLowerCase()));
-}
-
-export function num(info: Info, field: string): number | undefined {
-  const v = info[field];
-  if (v === undefined || !/^-?\d+(\.\d+)?$/.test(v)) return undefined;
-  return Number(v);
-}
-
-export type Version = [major: number, minor: number, patch: number];
-
-export function parseVersion(text: string | undefined): Version | undefined {
-  const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(text ?? '');
-  return m === null ? undefined : [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
-}
-
-export function compareVersions(a: Version, b: Version): number {
-  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
-}
-
-export function showVersion(v: Version): string {
-  return v.join('.');
-}
-
-export { rdbVersionOfServer as rdbVersionOf } from '../rdb/versions';
 
 /** CONFIG GET name as a string; undefined when the server has no such setting. */
 export function configValue(reply: RespValue, name: string): string | undefined {
