@@ -9,12 +9,10 @@ import tls from 'node:tls';
 import { promisify } from 'node:util';
 import type { Cluster, Redis } from 'ioredis';
 import {
-  closeClient,
   createClient,
   parseSeeds,
   readEndpointSettings,
   resolveAuth,
-  SharedConnections,
   toIoRedisOptions,
   toSocketOptions,
   validateEndpointConfig,
@@ -33,7 +31,6 @@ import {
   startNodeRed,
   stopNodeRed,
   unloadFlow,
-  waitFor,
   type EditorDefinition,
   type FlowNode,
 } from './support/node-red';
@@ -460,62 +457,6 @@ describe('redis-endpoint', () => {
         assert.notEqual(await outcome(connect(tlsEndpoint({ cert: undefined, key: undefined }))), 'ready');
       });
     });
-
-    describe('SharedConnections', () => {
-      let server: RedisServer;
-      before(async () => {
-        server = await startRedis();
-      });
-      after(() => server.stop());
-
-      it('gives every user the same client and quits it after the last release', async () => {
-        const before = await connectionCount(server);
-        const shared = new SharedConnections(() => createClient(standalone({ port: server.port })));
-        const a = shared.acquire('a');
-        const b = shared.acquire('b');
-        assert.equal(a, b);
-        assert.equal(shared.acquire('a'), a, 'a user acquiring twice');
-        assert.equal(shared.userCount, 2);
-        assert.equal(await a.ping(), 'PONG');
-        assert.equal(await connectionCount(server), before + 1);
-
-        await shared.release('a');
-        assert.equal(a.status, 'ready');
-        assert.equal(await b.ping(), 'PONG');
-        await shared.release('unknown');
-        assert.equal(a.status, 'ready');
-
-        await shared.release('b');
-        assert.equal(a.status, 'end');
-        await waitFor(async () => (await connectionCount(server)) === before, 5000, 'the server to see the connection closed');
-
-        const c = shared.acquire('c');
-        assert.notEqual(c, a, 'a new client after the old one was closed');
-        assert.equal(await c.ping(), 'PONG');
-        await shared.closeAll();
-        assert.equal(c.status, 'end');
-        assert.equal(shared.userCount, 0);
-      });
-
-      it('counts no user when opening the client fails', () => {
-        const shared = new SharedConnections<Redis>(() => {
-          throw new Error('no');
-        });
-        assert.throws(() => shared.acquire('a'), /no/);
-        assert.equal(shared.userCount, 0);
-      });
-
-      it('closes promptly a client that cannot connect', async () => {
-        const port = await freePort();
-        const client = createClient(standalone({ port }));
-        client.on('error', () => undefined);
-        await waitFor(() => client.status === 'reconnecting', 5000, 'a failed connection attempt');
-        const started = Date.now();
-        await closeClient(client, 5000);
-        assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
-        assert.notEqual(client.status, 'ready');
-      });
-    });
   });
 
   describe('in Node-RED', () => {
@@ -568,27 +509,11 @@ describe('redis-endpoint', () => {
       });
     });
 
-    it('shares one client among its users and closes it when the flow stops', async () => {
+    it('opens no connection of its own: the nodes that use it open theirs from its config', async () => {
       const idle = await connectionCount(server);
       await loadFlow([builtNode('redis-endpoint')], flow(), { endpoint: { password: 'nr-pw' } });
-      const endpoint = getNode<EndpointNode>('endpoint');
-      const client = endpoint.acquire(getNode('user1'));
-      assert.equal(endpoint.acquire(getNode('user2')), client);
-      assert.equal(await client.ping(), 'PONG');
-      assert.equal(await connectionCount(server), idle + 1);
-
-      await endpoint.release(getNode('user1'));
-      assert.equal(client.status, 'ready', 'still used by user2');
-
-      await unloadFlow();
-      assert.equal(client.status, 'end');
-      await waitFor(async () => (await connectionCount(server)) === idle, 5000, 'the server to see the connection closed');
-    });
-
-    it('reports an invalid configuration to the nodes that try to use it', async () => {
-      await loadFlow([builtNode('redis-endpoint')], flow({ port: 'abc' }), {});
-      const endpoint = getNode<EndpointNode>('endpoint');
-      assert.throws(() => endpoint.acquire(getNode('user1')), /^Error: Invalid Redis endpoint configuration: port: "abc" is not a number$/);
+      assert.equal(getNode<EndpointNode>('endpoint').config.password, 'nr-pw');
+      assert.equal(await connectionCount(server), idle);
     });
 
     it('connects to a cluster given as seeds text', async () => {
@@ -597,11 +522,13 @@ describe('redis-endpoint', () => {
         const seeds = cluster.seeds.map((s) => `${s.host}:${s.port}`).join(',\n');
         await loadFlow([builtNode('redis-endpoint')], flow({ mode: 'cluster', seeds }), {});
         const endpoint = getNode<EndpointNode>('endpoint');
-        const client = endpoint.acquire(getNode('user1')) as Cluster;
-        assert.equal(await client.set('{a}k', 'v'), 'OK');
-        assert.equal(client.nodes('master').length, 3);
-        await unloadFlow();
-        assert.equal(client.status, 'end');
+        const client = createClient(endpoint.config) as Cluster;
+        try {
+          assert.equal(await client.set('{a}k', 'v'), 'OK');
+          assert.equal(client.nodes('master').length, 3);
+        } finally {
+          client.disconnect();
+        }
       } finally {
         await cluster.stop();
       }

@@ -53,6 +53,14 @@ export interface ClusterEndpointConfig extends EndpointCommon {
 
 export type EndpointConfig = StandaloneEndpointConfig | ClusterEndpointConfig;
 
+/**
+ * What a node using an endpoint gets from the redis-endpoint config node. Nodes do not share
+ * connections: each opens its own from `config` (a replica link, pipelines, a check's socket).
+ */
+export interface EndpointHandle {
+  readonly config: EndpointConfig;
+}
+
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /** What AUTH gets: with no username, the one-argument form that every Redis version knows. */

@@ -10,6 +10,7 @@ export {
   type ClusterEndpointConfig,
   type EndpointConfig,
   type EndpointCredentials,
+  type EndpointHandle,
   type EndpointSettings,
   type EndpointTls,
   type HostPort,
@@ -17,11 +18,3 @@ export {
 } from './config';
 export { BAD_CERTIFICATE, NOT_TLS, tlsFailedMessage, tlsRequiredMessage, tlsTimedOutMessage } from './faults';
 export { createClient, toIoRedisOptions, toSocketOptions, type IoRedisTarget, type SocketOptions } from './client';
-export {
-  DEFAULT_CLOSE_TIMEOUT_MS,
-  SharedConnections,
-  closeClient,
-  type ClosableClient,
-  type EndpointHandle,
-  type EndpointUser,
-} from './shared';

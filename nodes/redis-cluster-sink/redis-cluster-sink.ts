@@ -3,7 +3,7 @@
  * destination, in order, exactly once (lib/sink/writer.ts), and acknowledges each batch to
  * its source (lib/ops/flow-control.ts) so the source only saves positions that were applied.
  */
-import { validateEndpointConfig, type EndpointHandle, type EndpointUser } from '../../lib/endpoint';
+import { validateEndpointConfig, type EndpointHandle } from '../../lib/endpoint';
 import { acknowledgePart, type PartInfo } from '../../lib/cluster/parts';
 import { FlowControl } from '../../lib/ops/flow-control';
 import type { Operation } from '../../lib/ops/operation';
@@ -11,7 +11,7 @@ import { DestinationWriter, type ConflictPolicy } from '../../lib/sink/writer';
 import { codeOf, failureStatus, NodeFault, shortCount as short, type NodeMessage as BaseMessage, type NodeRedApi as Api, type NodeStatus, type RuntimeNode } from '../node-red';
 
 type NodeMessage = BaseMessage & { redisSync?: PartInfo };
-type NodeRedNode = RuntimeNode<NodeMessage> & EndpointUser;
+type NodeRedNode = RuntimeNode<NodeMessage>;
 type NodeRedApi = Api<SinkDef, NodeRedNode>;
 
 /** Within Node-RED's own 15 s limit for a node to close. */

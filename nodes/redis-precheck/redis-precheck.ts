@@ -2,13 +2,13 @@
  * The redis-precheck node: runs the checks of lib/precheck against a source and a destination
  * endpoint and routes the message by the result, so a sync starts only once they pass.
  */
-import type { EndpointHandle, EndpointUser } from '../../lib/endpoint';
+import type { EndpointHandle } from '../../lib/endpoint';
 import { parseDbList } from '../../lib/ops/db-list';
 import { runPrecheck, type PrecheckOptions, type PrecheckReport } from '../../lib/precheck';
 import { failureStatus, NodeFault, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode, type NodeStatus, type Send } from '../node-red';
 
 type NodeMessage = BaseMessage;
-type NodeRedNode = RuntimeNode<NodeMessage> & EndpointUser;
+type NodeRedNode = RuntimeNode<NodeMessage>;
 type NodeRedApi = Api<PrecheckDef, NodeRedNode>;
 
 interface PrecheckDef {

@@ -4,7 +4,7 @@
  * (see lib/replication/source.ts for the engine, lib/ops/operation.ts for the message).
  */
 import { join } from 'node:path';
-import { validateEndpointConfig, type EndpointHandle, type EndpointUser } from '../../lib/endpoint';
+import { validateEndpointConfig, type EndpointHandle } from '../../lib/endpoint';
 import { FlowControl, type FlowFault } from '../../lib/ops/flow-control';
 import type { Operation } from '../../lib/ops/operation';
 import type { ReplicationError } from '../../lib/replication/errors';
@@ -14,7 +14,7 @@ import { ReplicaSource, type SourceProgress } from '../../lib/replication/source
 import { failureStatus, NodeFault, shortCount as short, type DeployedNode, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode, type NodeStatus } from '../node-red';
 
 type NodeMessage = BaseMessage;
-type NodeRedNode = RuntimeNode<NodeMessage> & EndpointUser;
+type NodeRedNode = RuntimeNode<NodeMessage>;
 type NodeRedApi = Api<SourceDef, NodeRedNode>;
 
 interface SourceDef {
