@@ -110,3 +110,22 @@ export function failureStatus(failed: string, err: unknown, named?: (cause: Caus
   const text = cause !== undefined && named !== undefined ? named(cause) : code === '' ? failed : `${failed}: ${code}`;
   return { fill: 'red', shape: 'dot', text: text.slice(0, STATUS_MAX) };
 }
+
+/**
+ * Whether a redis-cluster-sink may consume a source's batches: any enabled one deployed in
+ * this runtime. Asked from the deployed configuration, which is complete before the first
+ * node starts and follows every deploy, so it is known before the first batch (a sink itself
+ * only learns which source it serves when a batch reaches it). Which sinks a source's batches
+ * reach cannot be told from the wires for sure: link nodes, Catch and Complete nodes, subflows
+ * and third-party nodes move messages without them. A wrong "no" would save positions no sink
+ * applied; a wrong "yes" only keeps a source with no sink of its own from saving any.
+ */
+export function sinkDeployed(RED: Pick<NodeRedApi<unknown, unknown>, 'nodes'>): boolean {
+  const disabledTabs = new Set<string>();
+  const sinks: DeployedNode[] = [];
+  RED.nodes.eachNode((n) => {
+    if (n.type === 'tab' && n.disabled === true) disabledTabs.add(n.id);
+    else if (n.type === 'redis-cluster-sink' && n.d !== true) sinks.push(n);
+  });
+  return sinks.some((n) => n.z === undefined || !disabledTabs.has(n.z));
+}

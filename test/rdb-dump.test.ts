@@ -8,39 +8,13 @@ import { jsonBytes } from '../lib/rdb/json';
 import { RdbParser } from '../lib/rdb/parser';
 import type { KeyValue } from '../lib/rdb/types';
 import { startRedis, type RedisServer } from './harness';
-import { listRdbFixtures, type ExpectedKey } from './support/fixtures';
-import { readKey, readKeyspace, type LiveKey } from './support/keyspace';
+import { listRdbFixtures } from './support/fixtures';
+import { comparable, readKey, readKeyspace, type LiveKey } from './support/keyspace';
 
 function keysOf(path: string): RdbKey[] {
   const p = new RdbParser();
   const out = [...p.push(readFileSync(path)), ...p.finish()];
   return out.filter((e): e is RdbKey => e.kind === 'key');
-}
-
-/** The live reading has no stream metadata beyond what XINFO shows; compare that part. */
-function comparable(k: ExpectedKey | LiveKey): unknown {
-  if (k.type === 'zset') return { type: k.type, expire_ms: k.expire_ms, value: (k.value as Array<[string, string]>).map(([m, s]) => [m, Number(s.replace('inf', 'Infinity'))]) };
-  if (k.type !== 'stream') return { type: k.type, expire_ms: k.expire_ms, value: k.value };
-  const v = k.value as {
-    length: number;
-    entries: unknown[];
-    last_id: string;
-    groups: Array<{ name: string; last_delivered_id: string; pending: Array<[string, string | null, number, number?]>; consumers: Array<{ name: string; pending: string[] }> }>;
-  };
-  return {
-    type: k.type,
-    expire_ms: k.expire_ms,
-    length: v.length,
-    entries: v.entries,
-    last_id: v.last_id,
-    groups: v.groups.map((g) => ({
-      name: g.name,
-      last_delivered_id: g.last_delivered_id,
-      // live: [id, consumer, count]; fixture: [id, consumer, time, count]
-      pending: g.pending.map((p) => [p[0], p[1], p.length === 4 ? p[3] : p[2]]),
-      consumers: g.consumers.map((c) => ({ name: c.name, pending: c.pending })),
-    })),
-  };
 }
 
 describe('DUMP payloads against a live redis-server 7.0', function () {

@@ -61,3 +61,28 @@ export interface SnapshotEndOp {
   /** Keys of the snapshot left out because they hold no element, as Redis leaves them out (RdbParser.emptyKeysSkipped). */
   emptyKeysSkipped: number;
 }
+
+/** Per Buffer or array in memory beyond its bytes: what makes many small elements cost more than their size. */
+const OVERHEAD = 64;
+
+/** What an operation holds in memory, roughly: batches are cut by it, so memory stays bounded. */
+export function operationBytes(op: Operation): number {
+  if (op.kind === 'command') {
+    let n = OVERHEAD;
+    for (const a of op.args) n += a.length + OVERHEAD;
+    return n;
+  }
+  if (op.kind !== 'key') return OVERHEAD;
+  return OVERHEAD + op.key.length + (op.raw !== null ? op.raw.length : valueBytes(op.value));
+}
+
+function valueBytes(v: unknown): number {
+  if (Buffer.isBuffer(v)) return v.length + OVERHEAD;
+  if (Array.isArray(v)) {
+    let n = OVERHEAD;
+    for (const x of v) n += valueBytes(x);
+    return n;
+  }
+  if (typeof v === 'object' && v !== null && 'entries' in v) return valueBytes((v as { entries: Array<{ fields: Buffer[] }> }).entries.map((e) => e.fields));
+  return OVERHEAD;
+}

@@ -1,10 +1,10 @@
 import { exists, getKeyIndexes, hasFlag } from '@ioredis/commands';
 import commandMetadata from '@ioredis/commands/built/commands.json';
-import type { CommandOp, KeyOp, Operation } from '../ops/operation';
-import { RdbParser } from '../rdb/parser';
+import type { Operation } from '../ops/operation';
 import { RespParser } from '../resp/parser';
 import { ReplicationError } from './errors';
 import type { LinkRecord, ReplPosition } from './link';
+import { SnapshotDecoder } from './snapshot';
 
 export interface DecoderOptions {
   /** Names the source shard in every operation. */
@@ -82,16 +82,14 @@ export class ReplicationDecoder {
   phase: DecoderPhase = 'idle';
   /** Replication id and offset just after the last operation returned (or the snapshot's). */
   position: ReplPosition | null = null;
-  /** Snapshot progress: keys and RDB bytes parsed, and the size announced (null: diskless). */
-  snapshotKeys = 0;
-  snapshotBytes = 0;
   /** The offset of the last full sync's snapshot, if there was one. */
   snapshotOffset: number | null = null;
 
   private readonly shard: string;
   private readonly bigKeyBytes: number | undefined;
   private readonly decodeValues: boolean | undefined;
-  private rdb: RdbParser | null = null;
+  /** The last full sync's snapshot (kept after its end, for its counts). */
+  private snapshot: SnapshotDecoder | null = null;
   private resp = new RespParser();
   /** Offset of the first byte the RESP parser was given. */
   private respBase = 0;
@@ -105,6 +103,15 @@ export class ReplicationDecoder {
     this.decodeValues = opts.decodeValues;
   }
 
+  /** Snapshot progress: keys and RDB bytes parsed. */
+  get snapshotKeys(): number {
+    return this.snapshot?.keys ?? 0;
+  }
+
+  get snapshotBytes(): number {
+    return this.snapshot?.bytes ?? 0;
+  }
+
   /** Bytes received but not yet decoded into a complete command. */
   get pendingBytes(): number {
     return this.resp.bufferedBytes;
@@ -115,20 +122,14 @@ export class ReplicationDecoder {
       case 'fullresync':
         this.phase = 'snapshot';
         this.position = { replid: rec.replid, offset: rec.offset };
-        this.rdb = new RdbParser({ bigKeyBytes: this.bigKeyBytes, decodeValues: this.decodeValues });
-        this.snapshotKeys = this.snapshotBytes = 0;
+        this.snapshot = new SnapshotDecoder({ shard: this.shard, replid: rec.replid, offset: rec.offset, bigKeyBytes: this.bigKeyBytes, decodeValues: this.decodeValues });
         this.snapshotOffset = rec.offset;
         this.restartStream(rec.offset);
-        return [{ kind: 'snapshot-begin', shard: this.shard, replid: rec.replid, offset: rec.offset }];
+        return [this.snapshot.begin()];
       case 'rdb':
-        this.snapshotBytes += rec.data.length;
-        return this.snapshotOps(this.parser().push(rec.data));
+        return this.inSnapshot().push(rec.data);
       case 'rdb-end': {
-        const parser = this.parser();
-        const ops = this.snapshotOps(parser.finish());
-        const pos = this.position as ReplPosition;
-        ops.push({ kind: 'snapshot-end', shard: this.shard, replid: pos.replid, offset: pos.offset, keys: this.snapshotKeys, emptyKeysSkipped: parser.emptyKeysSkipped });
-        this.rdb = null;
+        const ops = this.inSnapshot().finish();
         this.phase = 'stream';
         return ops;
       }
@@ -147,9 +148,9 @@ export class ReplicationDecoder {
     }
   }
 
-  private parser(): RdbParser {
-    if (this.rdb === null) throw new ReplicationError('PROTOCOL', `${this.shard}: RDB data outside a full sync`);
-    return this.rdb;
+  private inSnapshot(): SnapshotDecoder {
+    if (this.phase !== 'snapshot' || this.snapshot === null) throw new ReplicationError('PROTOCOL', `${this.shard}: RDB data outside a full sync`);
+    return this.snapshot;
   }
 
   private restartStream(offset: number): void {
@@ -157,39 +158,6 @@ export class ReplicationDecoder {
     this.respBase = offset;
     this.db = 0;
     this.tx = 0;
-  }
-
-  private snapshotOps(events: ReturnType<RdbParser['push']>): Operation[] {
-    const ops: Operation[] = [];
-    const pos = this.position as ReplPosition;
-    for (const ev of events) {
-      switch (ev.kind) {
-        case 'key': {
-          const op = ev as KeyOp;
-          op.shard = this.shard;
-          op.offset = pos.offset;
-          op.rdbVersion = (this.rdb as RdbParser).version;
-          if (ev.chunk === null || ev.chunk.last) this.snapshotKeys++;
-          ops.push(op);
-          break;
-        }
-        case 'function':
-          ops.push(this.made(0, 'FUNCTION', [Buffer.from('LOAD'), Buffer.from('REPLACE'), ev.code]));
-          break;
-        case 'aux':
-          // Redis 4 and 5 keep the scripts of the script cache here; EVALSHA needs them.
-          if (ev.name.toString('latin1') === 'lua') ops.push(this.made(0, 'SCRIPT', [Buffer.from('LOAD'), ev.value]));
-          break;
-        default:
-          break;
-      }
-    }
-    return ops;
-  }
-
-  /** A command that the snapshot implies, applied at the snapshot's position. */
-  private made(db: number, name: string, args: Buffer[]): CommandOp {
-    return { kind: 'command', db, name, args, keys: [], shard: this.shard, offset: (this.position as ReplPosition).offset, tx: 0 };
   }
 
   private commands(): Operation[] {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import type { Operation } from '../ops/operation';
+import { operationBytes, type Operation } from '../ops/operation';
 import { ReplicationDecoder } from './decoder';
 import { ReplicationError } from './errors';
 import { ReplicaLink, type LinkRecord, type ReplicaLinkOptions, type ReplPosition, type SyncServer } from './link';
@@ -111,31 +111,6 @@ const POSITION_SAVE_MS = 1000;
 
 /** Arrival times kept for the lag in ms (see ReplicaSession.arrivals). */
 const MAX_ARRIVALS = 1000;
-
-/** Per Buffer or array in memory beyond its bytes: what makes many small elements cost more than their size. */
-const OVERHEAD = 64;
-
-/** What an operation holds in memory, roughly: batches are cut by it, so memory stays bounded. */
-function sizeOf(op: Operation): number {
-  if (op.kind === 'command') {
-    let n = OVERHEAD;
-    for (const a of op.args) n += a.length + OVERHEAD;
-    return n;
-  }
-  if (op.kind !== 'key') return OVERHEAD;
-  return OVERHEAD + op.key.length + (op.raw !== null ? op.raw.length : valueBytes(op.value));
-}
-
-function valueBytes(v: unknown): number {
-  if (Buffer.isBuffer(v)) return v.length + OVERHEAD;
-  if (Array.isArray(v)) {
-    let n = OVERHEAD;
-    for (const x of v) n += valueBytes(x);
-    return n;
-  }
-  if (typeof v === 'object' && v !== null && 'entries' in v) return valueBytes((v as { entries: Array<{ fields: Buffer[] }> }).entries.map((e) => e.fields));
-  return OVERHEAD;
-}
 
 function encode(rec: LinkRecord): [number, Buffer] {
   switch (rec.kind) {
@@ -436,7 +411,7 @@ export class ReplicaSession extends EventEmitter {
         }
         for (const op of decoded) {
           batch.push(op);
-          bytes += sizeOf(op);
+          bytes += operationBytes(op);
         }
         this.trackPhase();
         // link chatter (PING) moves the position without an operation to hand on

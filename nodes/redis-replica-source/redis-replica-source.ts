@@ -11,7 +11,7 @@ import type { ReplicationError } from '../../lib/replication/errors';
 import type { ReplPosition } from '../../lib/replication/link';
 import type { SyncMode } from '../../lib/replication/session';
 import { ReplicaSource, type SourceProgress } from '../../lib/replication/source';
-import { failureStatus, NodeFault, shortCount as short, type DeployedNode, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode, type NodeStatus } from '../node-red';
+import { failureStatus, NodeFault, shortCount as short, sinkDeployed, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode, type NodeStatus } from '../node-red';
 
 type NodeMessage = BaseMessage;
 type NodeRedNode = RuntimeNode<NodeMessage>;
@@ -37,25 +37,6 @@ const MB = 1024 * 1024;
 
 /** Retried faults that have a status of their own (`status.<key>`); the others show "reconnecting". */
 const RETRIED: Readonly<Record<string, string>> = { CONNECT: 'unreachable', LOADING: 'loading', NOMASTERLINK: 'masterLinkDown', SYNC_FAILED: 'bgsaveFailed' };
-
-/**
- * Whether a redis-cluster-sink may consume this source's stream: any enabled one deployed in
- * this runtime. Asked from the deployed configuration, which is complete before the first
- * node starts and follows every deploy, so it is known before the first batch (a sink itself
- * only learns which source it serves when a batch reaches it). Which sinks a source's batches
- * reach cannot be told from the wires for sure: link nodes, Catch and Complete nodes, subflows
- * and third-party nodes move messages without them. A wrong "no" would save positions no sink
- * applied; a wrong "yes" only keeps a source with no sink of its own from saving any.
- */
-function sinkDeployed(RED: NodeRedApi): boolean {
-  const disabledTabs = new Set<string>();
-  const sinks: DeployedNode[] = [];
-  RED.nodes.eachNode((n) => {
-    if (n.type === 'tab' && n.disabled === true) disabledTabs.add(n.id);
-    else if (n.type === 'redis-cluster-sink' && n.d !== true) sinks.push(n);
-  });
-  return sinks.some((n) => n.z === undefined || !disabledTabs.has(n.z));
-}
 
 /** A number from the edit dialog; empty, negative or 0 (unless allowed) gives the default. */
 function num(v: string | number | undefined, fallback: number, zeroAllowed = false): number {

@@ -1,5 +1,6 @@
 import type Redis from 'ioredis';
 import { jsonBytes, scoreText } from '../../lib/rdb/json';
+import type { ExpectedKey } from './fixtures';
 
 /** A key as a live server reports it, in the fixture JSON schema (see test/fixtures/rdb/README.md). */
 export interface LiveKey {
@@ -148,4 +149,30 @@ export async function readKeyspace(c: Redis, db = 0): Promise<Record<string, Liv
     }
   } while (cursor !== '0');
   return out;
+}
+
+/** The live reading has no stream metadata beyond what XINFO shows; compare that part. */
+export function comparable(k: ExpectedKey | LiveKey): unknown {
+  if (k.type === 'zset') return { type: k.type, expire_ms: k.expire_ms, value: (k.value as Array<[string, string]>).map(([m, s]) => [m, Number(s.replace('inf', 'Infinity'))]) };
+  if (k.type !== 'stream') return { type: k.type, expire_ms: k.expire_ms, value: k.value };
+  const v = k.value as {
+    length: number;
+    entries: unknown[];
+    last_id: string;
+    groups: Array<{ name: string; last_delivered_id: string; pending: Array<[string, string | null, number, number?]>; consumers: Array<{ name: string; pending: string[] }> }>;
+  };
+  return {
+    type: k.type,
+    expire_ms: k.expire_ms,
+    length: v.length,
+    entries: v.entries,
+    last_id: v.last_id,
+    groups: v.groups.map((g) => ({
+      name: g.name,
+      last_delivered_id: g.last_delivered_id,
+      // live: [id, consumer, count]; fixture: [id, consumer, time, count]
+      pending: g.pending.map((p) => [p[0], p[1], p.length === 4 ? p[3] : p[2]]),
+      consumers: g.consumers.map((c) => ({ name: c.name, pending: c.pending })),
+    })),
+  };
 }
