@@ -191,7 +191,7 @@ export class Checkpoints {
     return out;
   }
 
-  /** The keys of a standalone destination's record, all in db 0 (a SWAPDB must leave them there: see DestinationWriter.swapDbs). */
+  /** The keys of a standalone destination's record, all in db 0 (a SWAPDB must leave them there: see Barriers.swapDbs). */
   standaloneKeys(): string[] {
     return [PREFIX, this.globalKey()];
   }

@@ -30,7 +30,7 @@ const STAGING = Buffer.from('redis-sync:part:');
 
 /**
  * Where a key written with typed commands is built before it takes its name (under "skip
- * existing", see DestinationWriter.keyCommands): in the key's hash slot (its first `{…}` is
+ * existing", see SnapshotKeys.commands): in the key's hash slot (its first `{…}` is
  * the tag of that slot), so the rename is a one-slot command on a cluster, and under the
  * sync's own `redis-sync:` prefix, which the precheck's emptiness check leaves aside. The
  * key's name follows, so two keys never share one.
