@@ -1,6 +1,7 @@
 import { toSocketOptions, type EndpointConfig } from '../endpoint';
-import { rdbVersionOfServer } from '../rdb/versions';
-import { parseClusterNodes, parseClusterSlots, SLOT_COUNT, type ShardInfo } from '../replication/topology';
+import { SLOT_COUNT } from '../cluster/slots';
+import { parseClusterSlots, type ShardInfo } from '../cluster/topology';
+import { rdbVersionOfServer } from '../rdb';
 import type { CommandArg } from '../resp/encoder';
 import { RespError } from '../resp/errors';
 import type { RespValue } from '../resp/parser';
@@ -256,7 +257,10 @@ export class Destination {
     let lastErr: unknown;
     for (const c of [...this.conns.values()].filter((x) => !x.broken)) {
       try {
-        shards = await shardsOf(c, this.seedHost());
+        const reply = await c.call(['CLUSTER', 'SLOTS']);
+        if (reply instanceof RespError) throw reply;
+        // a node of a server before 4.0 has no id in the reply: only where it is matters here
+        shards = parseClusterSlots(reply, this.seedHost(), { addressAsId: true });
         break;
       } catch (err) {
         lastErr = err;
@@ -343,22 +347,6 @@ export function askTarget(ask: RespError): { slot: number; host: string; port: n
   const [, slot, address = ''] = ask.message.split(' ');
   const colon = address.lastIndexOf(':');
   return { slot: Number(slot), host: address.slice(0, colon), port: Number(address.slice(colon + 1)) };
-}
-
-/**
- * The cluster's shards as a node tells them: CLUSTER SLOTS, or CLUSTER NODES where SLOTS names
- * no node ids, which parseClusterSlots needs (an early 3.x server; 3.2.13 names them).
- */
-async function shardsOf(c: NodeConnection, seedHost: string): Promise<ShardInfo[]> {
-  const slots = await c.call(['CLUSTER', 'SLOTS']);
-  if (slots instanceof RespError) throw slots;
-  try {
-    return parseClusterSlots(slots, seedHost);
-  } catch (err) {
-    const nodes = await c.call(['CLUSTER', 'NODES']);
-    if (nodes instanceof RespError) throw err;
-    return parseClusterNodes(String(nodes), seedHost);
-  }
 }
 
 /**
