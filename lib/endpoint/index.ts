@@ -16,5 +16,5 @@ export {
   type HostPort,
   type StandaloneEndpointConfig,
 } from './config';
-export { BAD_CERTIFICATE, NOT_TLS, tlsFailedMessage, tlsRequiredMessage, tlsTimedOutMessage } from './faults';
+export { openSocket, SocketFault, unansweredFault, type SocketFaultCode, type SocketTarget } from './socket';
 export { createClient, toIoRedisOptions, toSocketOptions, type IoRedisTarget, type SocketOptions } from './client';

@@ -4,9 +4,8 @@
  * Redis, credentials), and so that replica-only commands such as REPLCONF can be sent as a
  * replica would send them.
  */
-import net from 'node:net';
-import tls from 'node:tls';
-import { BAD_CERTIFICATE, formatHostPort, NOT_TLS, toSocketOptions, type EndpointConfig, type SocketOptions } from '../endpoint';
+import type net from 'node:net';
+import { formatHostPort, openSocket, SocketFault, toSocketOptions, unansweredFault, type EndpointConfig } from '../endpoint';
 import { encodeCommand, type CommandArg } from '../resp/encoder';
 import { RespError } from '../resp/errors';
 import { RespParser, type RespValue } from '../resp/parser';
@@ -19,8 +18,14 @@ export class OpenFailure extends Error {
   constructor(
     readonly kind: OpenFailureKind,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
+  }
+
+  /** A socket that could not be opened, or was dropped before the server answered: a TLS problem on either side, or no connection. */
+  static of(fault: SocketFault): OpenFailure {
+    return new OpenFailure(fault.code === 'CONNECT' ? 'connection' : 'tls', fault.message, { cause: fault.cause });
   }
 }
 
@@ -47,19 +52,13 @@ export class NodeConn {
   ) {
     this.address = formatHostPort(host, port);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    // A TLS-only port drops (or resets) a plain connection at its first bytes, before any reply.
-    const tlsHint = (): string | null =>
-      !isTls && socket.bytesRead === 0 ? ' before answering anything (a TLS-only port does this to plain connections: does this endpoint need TLS?)' : null;
-    socket.on('error', (e: Error) => {
-      const hint = tlsHint();
-      // TLS 1.3 finishes the client's side of the handshake first: a server that wants a client
-      // certificate says so in an alert that only arrives with the first read.
-      const kind = hint !== null || (isTls && /alert|ssl|tls/i.test(e.message)) ? 'tls' : 'connection';
-      this.fail(new OpenFailure(kind, `${this.address}: ${e.message}${hint ?? ''}`));
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      const fault = unansweredFault(socket, isTls, this.address, e);
+      this.fail(fault !== null ? OpenFailure.of(fault) : new OpenFailure('connection', `${this.address}: ${e.message}`));
     });
     socket.on('close', () => {
-      const hint = tlsHint();
-      this.fail(new OpenFailure(hint === null ? 'connection' : 'tls', `${this.address}: the server closed the connection${hint ?? ''}`));
+      const fault = unansweredFault(socket, isTls, this.address, null);
+      this.fail(fault !== null ? OpenFailure.of(fault) : new OpenFailure('connection', `${this.address}: the server closed the connection`));
     });
   }
 
@@ -69,7 +68,12 @@ export class NodeConn {
    */
   static async open(cfg: EndpointConfig, host: string, port: number): Promise<NodeConn> {
     const so = toSocketOptions(cfg, host, port);
-    const socket = await connectSocket(so, formatHostPort(host, port));
+    let socket: net.Socket;
+    try {
+      socket = await openSocket({ host, port, tls: so.tls ? so.connect : null, connectTimeoutMs: so.connectTimeoutMs });
+    } catch (err) {
+      throw err instanceof SocketFault ? OpenFailure.of(err) : err;
+    }
     const conn = new NodeConn(socket, host, port, so.tls, so.connectTimeoutMs);
     try {
       if (so.auth !== undefined) {
@@ -154,43 +158,4 @@ export class NodeConn {
     this.socket.destroy();
     for (const p of this.pending.splice(0)) p.reject(err);
   }
-}
-
-function connectSocket(so: SocketOptions, at: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    let tcpUp = false;
-    const socket = so.tls ? tls.connect(so.connect) : net.connect(so.connect);
-    const settle = (err: OpenFailure | null): void => {
-      socket.setTimeout(0);
-      socket.removeAllListeners('error');
-      if (err === null) {
-        resolve(socket);
-        return;
-      }
-      socket.destroy();
-      reject(err);
-    };
-    socket.once('connect', () => {
-      tcpUp = true;
-      if (!so.tls) settle(null);
-    });
-    if (so.tls) socket.once('secureConnect', () => settle(null));
-    socket.setTimeout(so.connectTimeoutMs, () => {
-      settle(
-        so.tls && tcpUp
-          ? new OpenFailure('tls', `${at}: no TLS handshake after ${so.connectTimeoutMs} ms (a plain-TCP port waits silently: is TLS enabled on this port?)`)
-          : new OpenFailure('connection', `${at}: no connection after ${so.connectTimeoutMs} ms`),
-      );
-    });
-    socket.once('error', (e: NodeJS.ErrnoException) => settle(classify(e, so.tls && tcpUp, at)));
-  });
-}
-
-function classify(e: NodeJS.ErrnoException, duringTls: boolean, at: string): OpenFailure {
-  if (!duringTls) return new OpenFailure('connection', `${at}: ${e.message}`);
-  if (BAD_CERTIFICATE.test(e.code ?? '')) return new OpenFailure('tls', `${at}: the server's TLS certificate was rejected: ${e.message}`);
-  if (NOT_TLS.test(e.message)) {
-    return new OpenFailure('tls', `${at}: TLS handshake failed: ${e.message} (the port answered, but not with TLS: is it a plain-TCP port?)`);
-  }
-  return new OpenFailure('tls', `${at}: TLS handshake failed: ${e.message}`);
 }

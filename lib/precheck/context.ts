@@ -283,7 +283,8 @@ function remedyFor(f: OpenFailure, cfg: EndpointConfig): string {
     case 'protocol':
       return 'this port does not speak the Redis protocol: point the endpoint at the Redis port itself';
     case 'tls':
-      if (/certificate/i.test(f.message)) {
+      // What TLS itself said (a certificate refused on either side), not the hint around it.
+      if (f.cause instanceof Error && /certificate/i.test(f.cause.message)) {
         return 'give the endpoint the CA that signed the server certificate (and the server name it is issued for, and a client certificate if the server demands one); turning verification off is for tests only';
       }
       return cfg.tls?.enabled === true

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
-import net from 'node:net';
-import tls from 'node:tls';
-import { tlsFailedMessage, tlsRequiredMessage, tlsTimedOutMessage } from '../endpoint/faults';
+import type net from 'node:net';
+import type tls from 'node:tls';
+import { formatHostPort } from '../endpoint/config';
+import { openSocket, SocketFault, unansweredFault } from '../endpoint/socket';
 import { encodeCommand } from '../resp/encoder';
 import { RespError } from '../resp/errors';
 import { RespParser, type RespValue } from '../resp/parser';
@@ -110,44 +111,45 @@ export class ReplicaLink extends EventEmitter {
     return new Promise((resolve, reject) => {
       this.rejectStart = reject;
       const { host, port } = this.opts;
-      const onConnect = (): void => {
-        this.socket?.setTimeout(0);
-        this.state = 'handshake';
-        this.startWatchdog();
-        this.handshake().then(
-          () => {
-            this.rejectStart = null;
-            resolve();
-          },
-          (err: unknown) => this.fail(err),
-        );
-      };
-      // host and port last: TLS options made for another node (a source's endpoint) must not redirect the link.
-      const socket = this.opts.tls ? tls.connect({ ...this.opts.tls, host, port }, onConnect) : net.connect({ host, port }, onConnect);
-      this.socket = socket;
-      socket.setNoDelay(true);
-      let tcpUp = false;
-      socket.once('connect', () => (tcpUp = true));
-      const at = `${host}:${port}`;
-      socket.setTimeout(this.opts.connectTimeoutMs, () => {
-        this.fail(this.opts.tls && tcpUp ? new ReplicationError('TLS', tlsTimedOutMessage(at, this.opts.connectTimeoutMs)) : new ReplicationError('CONNECT', `${at}: no connection after ${this.opts.connectTimeoutMs} ms`));
-      });
-      // Nothing answered yet: a plain connection dropped now met a TLS-only port, a TLS one was refused by the server's TLS.
-      const unanswered = (): boolean => this.state === 'handshake' && socket.bytesRead === 0;
-      socket.on('data', (chunk: Buffer) => this.onData(chunk));
-      socket.on('error', (e: NodeJS.ErrnoException) => {
-        if (this.opts.tls && (this.state === 'connecting' ? tcpUp : unanswered() && /alert|ssl|tls/i.test(e.message))) this.fail(new ReplicationError('TLS', tlsFailedMessage(at, e)));
-        else if (!this.opts.tls && unanswered()) this.fail(new ReplicationError('TLS_REQUIRED', tlsRequiredMessage(at, e.message)));
-        else if (this.state === 'connecting') this.fail(new ReplicationError('CONNECT', `${at}: ${e.message} (check the host and port of the source endpoint, that the server runs, and that firewalls let this machine in)`));
-        else this.fail(new ReplicationError('CLOSED', `${at}: ${e.message}`));
-      });
-      socket.on('close', () => {
-        const err = !this.opts.tls && unanswered()
-          ? new ReplicationError('TLS_REQUIRED', tlsRequiredMessage(at, 'the server closed the connection'))
-          : new ReplicationError('CLOSED', `${at}: the master closed the connection (${this.where()})`);
-        for (const r of this.replies.splice(0)) r(new RespError(err.message));
-        this.fail(err);
-      });
+      const at = formatHostPort(host, port);
+      const useTls = Boolean(this.opts.tls);
+      openSocket(this.opts).then(
+        (socket) => {
+          if (this.closed) {
+            socket.destroy();
+            return;
+          }
+          this.socket = socket;
+          // Nothing answered yet: see unansweredFault.
+          const unanswered = (e: NodeJS.ErrnoException | null): SocketFault | null => (this.state === 'handshake' ? unansweredFault(socket, useTls, at, e) : null);
+          socket.on('data', (chunk: Buffer) => this.onData(chunk));
+          socket.on('error', (e: NodeJS.ErrnoException) => {
+            const fault = unanswered(e);
+            this.fail(fault !== null ? new ReplicationError(fault.code, fault.message) : new ReplicationError('CLOSED', `${at}: ${e.message}`));
+          });
+          socket.on('close', () => {
+            const fault = unanswered(null);
+            const err = fault !== null ? new ReplicationError(fault.code, fault.message) : new ReplicationError('CLOSED', `${at}: the master closed the connection (${this.where()})`);
+            for (const r of this.replies.splice(0)) r(new RespError(err.message));
+            this.fail(err);
+          });
+          this.state = 'handshake';
+          this.startWatchdog();
+          this.handshake().then(
+            () => {
+              this.rejectStart = null;
+              resolve();
+            },
+            (err: unknown) => this.fail(err),
+          );
+        },
+        (err: unknown) => {
+          const fault = err as SocketFault;
+          // Said to the user of a source, who may have the address wrong (the link retries on its own).
+          const hint = fault.code === 'CONNECT' ? ' (check the host and port of the source endpoint, that the server runs, and that firewalls let this machine in)' : '';
+          this.fail(new ReplicationError(fault.code, fault.message + hint));
+        },
+      );
     });
   }
 

@@ -1,6 +1,6 @@
-import net from 'node:net';
-import tls from 'node:tls';
-import { tlsFailedMessage, tlsRequiredMessage, tlsTimedOutMessage } from '../endpoint/faults';
+import type net from 'node:net';
+import type tls from 'node:tls';
+import { openSocket, SocketFault, unansweredFault } from '../endpoint/socket';
 import { CommandWriter, type CommandArg } from '../resp/encoder';
 import { RespError } from '../resp/errors';
 import { RespParser, type RespValue } from '../resp/parser';
@@ -76,41 +76,27 @@ export class NodeConnection {
    * cause as a SinkError (see SinkError.permanent for the ones no retry cures).
    */
   async connect(): Promise<void> {
-    const { host, port } = this.opts;
     const at = this.name;
     const useTls = Boolean(this.opts.tls);
-    const timeoutMs = this.opts.connectTimeoutMs ?? 10_000;
-    let tcpUp = false;
+    let socket: net.Socket;
+    try {
+      socket = await openSocket({ ...this.opts, connectTimeoutMs: this.opts.connectTimeoutMs ?? 10_000 });
+    } catch (err) {
+      const fault = err instanceof SocketFault ? new SinkError(err.code, err.message) : err;
+      this.fail(fault as Error);
+      throw fault;
+    }
+    this.socket = socket;
     let opening = true;
-    await new Promise<void>((resolve, reject) => {
-      let up = false;
-      const onConnect = (): void => {
-        up = true;
-        socket.setTimeout(0);
-        resolve();
-      };
-      const socket = this.opts.tls ? tls.connect({ host, port, ...this.opts.tls }, onConnect) : net.connect({ host, port }, onConnect);
-      this.socket = socket;
-      socket.setNoDelay(true);
-      socket.once('connect', () => (tcpUp = true));
-      socket.setTimeout(timeoutMs, () => {
-        socket.destroy(useTls && tcpUp ? new SinkError('TLS', tlsTimedOutMessage(at, timeoutMs)) : new SinkError('CONNECT', `${at}: no connection after ${timeoutMs} ms`));
-      });
-      // Nothing answered yet: a plain connection dropped now met a TLS-only port, a TLS one was refused by the server's TLS.
-      const unanswered = (): boolean => opening && up && socket.bytesRead === 0;
-      socket.on('data', (chunk: Buffer) => this.onData(chunk));
-      socket.on('error', (err: NodeJS.ErrnoException) => {
-        let fault: Error;
-        if (err instanceof SinkError) fault = err;
-        else if (useTls && (up ? unanswered() && /alert|ssl|tls/i.test(err.message) : tcpUp)) fault = new SinkError('TLS', tlsFailedMessage(at, err));
-        else if (!useTls && unanswered()) fault = new SinkError('TLS_REQUIRED', tlsRequiredMessage(at, err.message));
-        else fault = opening ? new SinkError('CONNECT', `${at}: ${err.message}`) : new Error(`${at}: ${err.message}`);
-        reject(fault);
-        this.fail(fault);
-      });
-      socket.on('close', () => {
-        this.fail(!useTls && unanswered() ? new SinkError('TLS_REQUIRED', tlsRequiredMessage(at, 'the server closed the connection')) : new Error(`${at}: the connection closed`));
-      });
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      const unanswered = opening ? unansweredFault(socket, useTls, at, err) : null;
+      if (unanswered !== null) this.fail(new SinkError(unanswered.code, unanswered.message));
+      else this.fail(opening ? new SinkError('CONNECT', `${at}: ${err.message}`) : new Error(`${at}: ${err.message}`));
+    });
+    socket.on('close', () => {
+      const unanswered = opening && !useTls ? unansweredFault(socket, useTls, at, null) : null;
+      this.fail(unanswered !== null ? new SinkError(unanswered.code, unanswered.message) : new Error(`${at}: the connection closed`));
     });
     if (this.opts.password) {
       const user = this.opts.username;
