@@ -66,10 +66,11 @@ function endpointAt(target: Target): Partial<FlowNode> {
 /** An example with the endpoints its sources read from at `source`, every other endpoint at `destination`. */
 function exampleAt(file: string, source: Target, destination: Target, dir: string): FlowNode[] {
   const flow = readExample(file);
-  const sourceEndpoints = new Set(flow.filter((n) => n.type === 'redis-replica-source').map((n) => n.endpoint));
+  const sourceEndpoints = new Set(flow.filter((n) => n.type === 'redis-replica-source' || n.type === 'redis-scan-source').map((n) => n.endpoint));
   for (const n of flow) {
     if (n.type === 'redis-endpoint') Object.assign(n, endpointAt(sourceEndpoints.has(n.id) ? source : destination));
     if (n.type === 'redis-replica-source') n.spoolDir = join(dir, n.id);
+    if (n.type === 'redis-scan-source') n.stateDir = join(dir, n.id);
   }
   return flow;
 }
@@ -136,6 +137,10 @@ describe('examples', function () {
             getNode<{ receive(m: object): void }>(inj.id).receive({});
           }
           await waitFor(() => seen.some((s) => s.startsWith('green:streaming')), 15_000, `${src.id} streaming`);
+        }
+        for (const src of ofType(flow, 'redis-scan-source')) {
+          const seen = statusesOf(src.id);
+          await waitFor(() => seen.some((s) => s.startsWith('green:live')), 15_000, `${src.id} live`);
         }
       });
     }

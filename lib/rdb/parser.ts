@@ -166,6 +166,11 @@ const KIND_BY_TYPE: Record<number, KeyValue['type']> = {
   [RdbType.MODULE_2]: 'module',
 };
 
+/** The kind of value an RDB object type byte holds (the first byte of a DUMP payload); undefined for an unknown type. */
+export function valueKindOf(rdbType: number): KeyValue['type'] | undefined {
+  return KIND_BY_TYPE[rdbType];
+}
+
 /** The items a key's chunk holds so far (see CHUNK_MAX_ITEMS). */
 function heldItems(k: KeyCtx): number {
   if (k.rdbType === RdbType.LIST || k.rdbType === RdbType.SET) return k.filled;

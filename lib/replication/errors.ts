@@ -13,6 +13,8 @@ export type ReplicationErrorCode =
   | 'REFUSED'
   | 'SYNC_FAILED'
   | 'PROTOCOL'
+  /** The scan source: keyspace notifications are off on a master (notify-keyspace-events). */
+  | 'NOTIFY'
   | 'LOCAL';
 
 /** Faults a retry can cure; the others need the user to change something. */
