@@ -74,7 +74,7 @@ describe('precheck against real servers', function () {
     assert.equal(r.passed, true, show(r));
     assert.deepEqual(r.errors, []);
     assert.deepEqual(r.warnings, [], show(r));
-    for (const id of ['architecture', 'source-role', 'versions', 'rdb-version', 'replication-permission', 'destination-empty', 'eviction-policy', 'memory', 'modules', 'functions', 'databases', 'repl-backlog', 'output-buffer', 'proto-max-bulk-len']) {
+    for (const id of ['architecture', 'source-role', 'versions', 'rdb-version', 'replication-permission', 'keyspace-notifications', 'destination-empty', 'eviction-policy', 'memory', 'modules', 'functions', 'databases', 'repl-backlog', 'output-buffer', 'proto-max-bulk-len']) {
       assert.ok(byId(r, id).length > 0, `a ${id} finding in:\n${show(r)}`);
     }
     assert.match(only(r, 'replication-permission', 'info').message, /user default may run PING, REPLCONF and PSYNC on 127\.0\.0\.1:\d+ \(checked with ACL DRYRUN\)/);
@@ -190,6 +190,30 @@ describe('precheck against real servers', function () {
       assert.match(only(r, 'replication-commands', 'error').message, /PSYNC and SYNC are unknown to this server \(COMMAND INFO\)/);
     } finally {
       await managed.stop();
+    }
+  });
+
+  it('warns a source tuned as a managed service (SYNC, PSYNC, CONFIG renamed) that keyspace notifications cannot be read, saying what to set in the provider\'s console', async () => {
+    const managed = await startRedis({ config: { 'rename-command': ['PSYNC ""', 'SYNC ""', 'CONFIG ""'] } });
+    try {
+      const r = await run(endpoint(managed.port), endpoint(destination.port));
+      const f = only(r, 'keyspace-notifications', 'warning');
+      assert.match(f.message, /notify-keyspace-events cannot be read \(CONFIG GET refused: .*unknown command.*only the scan source .* needs "KA"/);
+      assert.match(f.remedy, /set notify-keyspace-events to "KA" on every master.*ElastiCache: the parameter group/);
+    } finally {
+      await managed.stop();
+    }
+  });
+
+  it('keyspace notifications: an info naming what lacks where the replica source can attach, and none once KA is set', async () => {
+    const stock = await run(endpoint(source.port), endpoint(destination.port));
+    assert.match(only(stock, 'keyspace-notifications', 'info').message, /notify-keyspace-events is "", without K g \$ l s h z x e t; the scan source .* needs them/);
+    await source.command('CONFIG', 'SET', 'notify-keyspace-events', 'KA');
+    try {
+      const set = await run(endpoint(source.port), endpoint(destination.port));
+      assert.match(only(set, 'keyspace-notifications', 'info').message, /keyspace notifications as the scan source needs them on 127\.0\.0\.1:\d+ \("AK"\)/);
+    } finally {
+      await source.command('CONFIG', 'SET', 'notify-keyspace-events', '');
     }
   });
 

@@ -9,6 +9,7 @@ import { clusterSlots, destinationEmpty, evictionPolicy } from './checks/destina
 import { outputBuffer, protoMaxBulkLen, replBacklog } from './checks/limits';
 import { memory } from './checks/memory';
 import { modules } from './checks/modules';
+import { keyspaceNotifications } from './checks/notifications';
 import { replicationPermission } from './checks/replication';
 import { functions, versions } from './checks/versions';
 import { PrecheckContext } from './context';
@@ -22,6 +23,7 @@ export const CHECKS: ReadonlyArray<{ name: string; run: Check }> = [
   { name: 'source role', run: sourceRole },
   { name: 'versions', run: versions },
   { name: 'replication permission', run: replicationPermission },
+  { name: 'keyspace notifications', run: keyspaceNotifications },
   { name: 'destination empty', run: destinationEmpty },
   { name: 'eviction policy', run: evictionPolicy },
   { name: 'cluster slots', run: clusterSlots },
