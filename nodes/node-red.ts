@@ -1,3 +1,7 @@
+import type { EndpointConfig } from '../lib/endpoint';
+import type { FlowFault } from '../lib/ops/flow-control';
+import type { SourceProgress } from '../lib/replication/source';
+
 /**
  * The slice of the Node-RED runtime API that this package's nodes use (the project has no
  * @types/node-red), and what their status texts share.
@@ -128,4 +132,18 @@ export function sinkDeployed(RED: Pick<NodeRedApi<unknown, unknown>, 'nodes'>): 
     else if (n.type === 'redis-cluster-sink' && n.d !== true) sinks.push(n);
   });
   return sinks.some((n) => n.z === undefined || !disabledTabs.has(n.z));
+}
+
+/**
+ * What a redis-replica-source node offers the nodes that follow its sync (redis-cutover), as
+ * `replicaSource` on its runtime node, found with RED.nodes.getNode(id).
+ */
+export interface ReplicaSourceHandle {
+  readonly endpoint: EndpointConfig;
+  /** Its progress now; null while it does not run. */
+  progress(): SourceProgress | null;
+  /** Whether a sink that may apply its stream is deployed (sinkDeployed above). */
+  sinkDeployed(): boolean;
+  /** What keeps batches it handed on from being applied, if anything. */
+  fault(): FlowFault | null;
 }

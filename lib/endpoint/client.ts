@@ -53,6 +53,34 @@ export function createClient(cfg: EndpointConfig): Redis | Cluster {
   return target.mode === 'cluster' ? new Cluster(target.seeds, target.options) : new Redis(target.options);
 }
 
+/**
+ * A connection to one node of the endpoint (a cluster's nodes are discovered, not configured),
+ * connected when it resolves, with no retries: the caller decides what a failure means.
+ */
+export function connectNode(cfg: EndpointConfig, host: string, port: number): Promise<Redis> {
+  const so = toSocketOptions(cfg, host, port);
+  const client = new Redis({
+    host,
+    port,
+    username: so.auth?.username,
+    password: so.auth?.password,
+    tls: so.tls ? so.connect : undefined,
+    connectTimeout: so.connectTimeoutMs,
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null,
+  });
+  // ioredis rejects a failed connect with "Connection is closed."; the reason (WRONGPASS, a reset …) came as an event
+  let reason: Error | null = null;
+  client.on('error', (err: Error) => (reason = err));
+  return client.connect().then(
+    () => client,
+    (err: unknown) => {
+      throw reason ?? err;
+    },
+  );
+}
+
 interface SocketCommon {
   /** Send AUTH with these before anything else; undefined means the server needs none. */
   auth?: AuthPair;

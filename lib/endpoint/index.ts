@@ -17,4 +17,4 @@ export {
   type StandaloneEndpointConfig,
 } from './config';
 export { openSocket, SocketFault, unansweredFault, type SocketFaultCode, type SocketTarget } from './socket';
-export { createClient, toIoRedisOptions, toSocketOptions, type IoRedisTarget, type SocketOptions } from './client';
+export { connectNode, createClient, toIoRedisOptions, toSocketOptions, type IoRedisTarget, type SocketOptions } from './client';

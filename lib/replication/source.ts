@@ -1,14 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import Redis from 'ioredis';
-import { toSocketOptions, type EndpointConfig } from '../endpoint';
+import { connectNode, toSocketOptions, type EndpointConfig } from '../endpoint';
 import type { Operation } from '../ops/operation';
 import { ReplicationError } from './errors';
 import type { ReplPosition } from './link';
 import { FilePositionStore, type PositionStore } from './position';
 import { ReplicaSession, snapshotProgress, type ReplicaSessionOptions, type SessionProgress, type SnapshotProgress, type SyncMode } from './session';
 import { formatSlotRanges, SLOT_COUNT } from '../cluster/slots';
-import { pickNode, selectShards, TopologyWatcher, type RedisLike, type ShardInfo } from '../cluster/topology';
+import { pickNode, selectShards, TopologyWatcher, type ShardInfo } from '../cluster/topology';
 
 export interface ReplicaSourceOptions {
   endpoint: EndpointConfig;
@@ -93,7 +92,7 @@ export class ReplicaSource extends EventEmitter {
     }
     const seeds = ep.mode === 'cluster' ? ep.seeds : [{ host: ep.host, port: ep.port }];
     const tls = this.opts.endpoint.tls?.enabled === true;
-    this.watcher = new TopologyWatcher((host, port) => this.connect(host, port), seeds, { intervalMs: this.opts.topologyIntervalMs ?? 5000, tls });
+    this.watcher = new TopologyWatcher((host, port) => connectNode(this.opts.endpoint, host, port), seeds, { intervalMs: this.opts.topologyIntervalMs ?? 5000, tls });
     this.watcher.on('change', (t, diff) => {
       for (const s of diff.removed) void this.stopShard(shardKey(t.mode, s));
       // Selected among all shards (an index counts every shard), started when new. A bad selector
@@ -162,30 +161,6 @@ export class ReplicaSource extends EventEmitter {
       spoolBytes: shards.reduce((a, p) => a + p.spoolBytes, 0),
       reconnects: shards.reduce((a, p) => a + p.reconnects, 0),
     };
-  }
-
-  private connect(host: string, port: number): Promise<RedisLike> {
-    const so = toSocketOptions(this.opts.endpoint, host, port);
-    const client = new Redis({
-      host,
-      port,
-      username: so.auth?.username,
-      password: so.auth?.password,
-      tls: so.tls ? so.connect : undefined,
-      connectTimeout: so.connectTimeoutMs,
-      lazyConnect: true,
-      maxRetriesPerRequest: 1,
-      retryStrategy: () => null,
-    });
-    // ioredis rejects a failed connect with "Connection is closed."; the reason (WRONGPASS, a reset …) came as an event
-    let reason: Error | null = null;
-    client.on('error', (err: Error) => (reason = err));
-    return client.connect().then(
-      () => client,
-      (err: unknown) => {
-        throw reason ?? err;
-      },
-    );
   }
 
   private async startShard(mode: 'standalone' | 'cluster', shard: ShardInfo): Promise<void> {

@@ -11,10 +11,10 @@ import type { ReplicationError } from '../../lib/replication/errors';
 import type { ReplPosition } from '../../lib/replication/link';
 import type { SyncMode } from '../../lib/replication/session';
 import { ReplicaSource, type SourceProgress } from '../../lib/replication/source';
-import { failureStatus, NodeFault, shortCount as short, sinkDeployed, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode, type NodeStatus } from '../node-red';
+import { failureStatus, NodeFault, shortCount as short, sinkDeployed, type ReplicaSourceHandle, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode, type NodeStatus } from '../node-red';
 
 type NodeMessage = BaseMessage;
-type NodeRedNode = RuntimeNode<NodeMessage>;
+type NodeRedNode = RuntimeNode<NodeMessage> & { replicaSource?: ReplicaSourceHandle };
 type NodeRedApi = Api<SourceDef, NodeRedNode>;
 
 interface SourceDef {
@@ -64,6 +64,9 @@ export = function register(RED: NodeRedApi): void {
     let retryCode = '';
 
     const status = (s: NodeStatus): void => node.status(s);
+    if (endpoint) {
+      node.replicaSource = { endpoint: endpoint.config, progress: () => source?.progress ?? null, sinkDeployed: () => sinkDeployed(RED), fault: () => flow.fault };
+    }
     status({ fill: 'grey', shape: 'ring', text: RED._('redis-replica-source.status.idle') });
 
     const lagText = (ms: number): string => (ms < 1000 ? `${ms}ms` : `${(ms / 1000).toFixed(1)}s`);
