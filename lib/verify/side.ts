@@ -84,7 +84,15 @@ export class VerifySide {
   private async openConnection(host: string, port: number): Promise<NodeConnection> {
     const so = toSocketOptions(this.endpoint, host, port);
     const conn = new NodeConnection({ host, port, tls: so.tls ? so.connect : null, username: so.auth?.username, password: so.auth?.password, connectTimeoutMs: so.connectTimeoutMs });
-    await conn.connect();
+    try {
+      await conn.connect();
+    } catch (err) {
+      conn.close();
+      // the connection is the sink's: its remedy names the destination endpoint, whichever side this is
+      const e = err as Error & { code?: string };
+      const message = e.message.replace(/\s*\((check|set) the username and password of the destination endpoint\)$/, ` (check the username and password of the ${this.name})`);
+      throw Object.assign(new Error(message, { cause: err }), { code: e.code });
+    }
     return conn;
   }
 

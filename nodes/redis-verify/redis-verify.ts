@@ -6,7 +6,7 @@
 import type { EndpointHandle } from '../../lib/endpoint';
 import { parseDbList } from '../../lib/ops/db-list';
 import { readFilterSettings, type OpFilterText } from '../../lib/ops/filter-config';
-import { DEFAULT_RATE, DEFAULT_ROUNDS, KeyMapping, parseRenames, verify, VerifySide, type KeyDifference, type VerifyOptions, type VerifyProgress, type VerifyReport } from '../../lib/verify';
+import { DEFAULT_RATE, DEFAULT_ROUNDS, KeyMapping, parseRenames, parseSample, verify, VerifySide, type KeyDifference, type VerifyOptions, type VerifyProgress, type VerifyReport } from '../../lib/verify';
 import { failureStatus, NodeFault, shortCount as short, type DeployedNode, type NodeMessage, type NodeRedApi as Api, type RuntimeNode, type Send } from '../node-red';
 
 type NodeRedNode = RuntimeNode<NodeMessage>;
@@ -47,16 +47,6 @@ function num(v: string | number | undefined, field: string, fallback: number, mi
   const n = Number(text);
   if (!Number.isFinite(n) || n < min) throw new Error(`${field}: "${text}" is not a number of at least ${min}`);
   return n;
-}
-
-/** "10%" → a share; "5000" → a count; empty → every key. */
-function parseSample(text: string | undefined): VerifyOptions['sample'] {
-  const t = (text ?? '').trim();
-  if (t === '') return undefined;
-  const pct = /^(\d+(?:\.\d+)?)\s*%$/.exec(t);
-  if (pct !== null && Number(pct[1]) > 0 && Number(pct[1]) <= 100) return { percent: Number(pct[1]) };
-  if (/^\d+$/.test(t) && Number(t) > 0) return { count: Number(t) };
-  throw new Error(`sample: "${t}" is neither a share like 10% nor a number of keys`);
 }
 
 export = function register(RED: NodeRedApi): void {
