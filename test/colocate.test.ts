@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { getKeyIndexes } from '@ioredis/commands';
 import type { Cluster } from 'ioredis';
 import type Redis from 'ioredis';
 import { applyCrossSlot, CrossSlotError, type Arg, type ClusterExecutor, type StepLog } from '../lib/cluster/colocate';
 import { IoredisClusterExecutor } from './support/cluster-executor';
 import { SlotRouter } from '../lib/cluster/router';
 import { hashTagForSlot, slotOf } from '../lib/cluster/slots';
+import { keysOf } from '../lib/ops/commands';
 import { SLOT_CROSS, type CommandOp } from '../lib/ops/operation';
 import { startCluster, startRedis, type RedisCluster, type RedisServer } from './harness';
 import { assertSameKeyspace, keyspaceOf } from './support/compare';
@@ -144,7 +144,7 @@ let offset = 1000;
 function opFor(command: Arg[]): CommandOp {
   const name = String(command[0]).toUpperCase();
   const args = command.slice(1).map(bytes);
-  const op: CommandOp = { kind: 'command', db: 0, name, args, keys: getKeyIndexes(name.toLowerCase(), args), shard: 'standalone', offset: offset++, tx: 0 };
+  const op: CommandOp = { kind: 'command', db: 0, name, args, keys: keysOf(name, args), shard: 'standalone', offset: offset++, tx: 0 };
   new SlotRouter().route([op]);
   return op;
 }

@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { getKeyIndexes } from '@ioredis/commands';
 import type * as PartsModule from '../lib/cluster/parts';
 import type * as FlowControlModule from '../lib/ops/flow-control';
+import { keysOf } from '../lib/ops/commands';
 import type { CommandOp, Operation } from '../lib/ops/operation';
 import { hashTagForSlot, partitionOf } from '../lib/cluster/slots';
 import { startRedis, type RedisServer } from './harness';
@@ -52,7 +52,7 @@ const collect = (partitions: number): { outputs: Msg[][]; caught: Msg[]; statuse
 let offset = 1000;
 function cmd(name: string, ...args: string[]): CommandOp {
   const bufs = args.map((a) => Buffer.from(a));
-  return { kind: 'command', db: 0, name, args: bufs, keys: getKeyIndexes(name.toLowerCase(), bufs), shard: 'standalone', offset: (offset += 10), tx: 0 };
+  return { kind: 'command', db: 0, name, args: bufs, keys: keysOf(name, bufs), shard: 'standalone', offset: (offset += 10), tx: 0 };
 }
 
 /** A key in `slot`. */

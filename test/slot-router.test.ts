@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getKeyIndexes } from '@ioredis/commands';
 import type { Cluster } from 'ioredis';
 import type Redis from 'ioredis';
 import { applyCrossSlot } from '../lib/cluster/colocate';
 import { IoredisClusterExecutor } from './support/cluster-executor';
 import { SlotRouter } from '../lib/cluster/router';
 import { hashTagForSlot, partitionOf, slotOf } from '../lib/cluster/slots';
+import { keysOf } from '../lib/ops/commands';
 import { SLOT_CROSS, SLOT_NONE, type CommandOp, type KeyOp, type Operation } from '../lib/ops/operation';
 import { buildDumpPayload } from '../lib/rdb/dump';
 import { ReplicaSource } from '../lib/replication/source';
@@ -23,7 +23,7 @@ let offset = 100;
 /** A replicated command as the decoder makes it: upper-case name, Buffer args, key indexes from the command table. */
 function cmd(name: string, args: Array<string | Buffer>, fields: Partial<CommandOp> = {}): CommandOp {
   const bufs = args.map((a) => (Buffer.isBuffer(a) ? a : B(a)));
-  return { kind: 'command', db: 0, name, args: bufs, keys: getKeyIndexes(name.toLowerCase(), bufs), shard: 'standalone', offset: (offset += 10), tx: 0, ...fields };
+  return { kind: 'command', db: 0, name, args: bufs, keys: keysOf(name, bufs), shard: 'standalone', offset: (offset += 10), tx: 0, ...fields };
 }
 
 /** Keys in distinct slots, named by the slot they are in. */
@@ -117,12 +117,14 @@ describe('SlotRouter.route', () => {
     assert.deepEqual(router.stats, { ops: 6, split: 0, cross: 2 });
   });
 
-  it('adds the STORE key of SORT, which the command table misses', () => {
+  it('routes SORT … STORE by its sorted key and its STORE key, not by its BY and GET patterns', () => {
     const [op] = commands(new SlotRouter().route([cmd('SORT', [a, 'BY', 'nosort', 'LIMIT', '0', '5', 'GET', '#', 'STORE', b])]));
     assert.deepEqual(op.keys, [0, 9]);
     assert.equal(op.slot, SLOT_CROSS);
     const [same] = commands(new SlotRouter().route([cmd('SORT', [a, 'STORE', c])]));
     assert.equal(same.slot, 100);
+    const [patterned] = commands(new SlotRouter().route([cmd('SORT', [a, 'BY', `${b}_*`, 'GET', `${d}_*`, 'STORE', c])]));
+    assert.deepEqual([patterned.keys, patterned.slot], [[0, 6], 100]);
   });
 
   it('splits DEL, UNLINK and TOUCH per slot, in the order the slots first appear, keeping db, shard, offset and tx', () => {

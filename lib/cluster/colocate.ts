@@ -56,9 +56,9 @@
  * PFMERGE); but a re-run ZUNIONSTORE d 2 d a adds a's scores twice, a re-run LMOVE pushes
  * its element twice and a re-run pop pops twice.
  */
+import { isScript, Rule, ruleOf, sortOptions } from '../ops/commands';
 import type { CommandOp } from '../ops/operation';
 import { jsonBytes } from '../rdb/json';
-import { sortOptions } from './router';
 import { hashTagForSlot, slotOf } from './slots';
 
 export type Arg = Buffer | string | number;
@@ -106,15 +106,14 @@ export async function applyCrossSlot(op: CommandOp, exec: ClusterExecutor, log?:
   const slots = keys.map(slotOf);
   const run = new Run(op, exec, log);
   if (slots.every((s) => s === slots[0])) return run.write(slots[0], [[op.name, ...op.args]]);
-  if (SCRIPTS.has(op.name)) {
+  if (isScript(op.name)) {
     throw new CrossSlotError('script', op.name, op.offset, op.shard, keys, `${SPAN}, and a script replicated verbatim cannot be made to run in one (sources on Redis 5+ replicate the effects of scripts instead)`);
   }
-  const emulate = EMULATIONS[op.name];
+  const emulate = emulationOf(op.name);
   if (emulate === undefined) throw new CrossSlotError('unsupported', op.name, op.offset, op.shard, keys, `${SPAN}, and there is no way to apply ${op.name} across slots`);
   await emulate(run);
 }
 
-const SCRIPTS = new Set(['EVAL', 'EVALSHA', 'FCALL']);
 const SPAN = 'its keys are in different hash slots of the destination cluster';
 
 /** One application of one operation: its writes, each with the log's record. */
@@ -254,29 +253,25 @@ function blockingPop(pop: string): Emulation {
   return (run) => popFirst(run, run.op.args.slice(0, -1), (key) => [pop, key]);
 }
 
-const first = (): number => 0;
+/** The commands that write one key and only read the others (the table's STORE_FIRST / STORE_LAST): co-located. */
+const storeFirst = colocate((run) => run.op.keys[0]);
+const storeLast = colocate((run) => run.op.keys[run.op.keys.length - 1]);
 
+function emulationOf(name: string): Emulation | undefined {
+  if (Object.hasOwn(EMULATIONS, name)) return EMULATIONS[name];
+  const rule = ruleOf(name);
+  return rule === Rule.STORE_FIRST ? storeFirst : rule === Rule.STORE_LAST ? storeLast : undefined;
+}
+
+/** The commands carried out their own way. */
 const EMULATIONS: Record<string, Emulation> = {
-  SUNIONSTORE: colocate(first),
-  SINTERSTORE: colocate(first),
-  SDIFFSTORE: colocate(first),
-  ZUNIONSTORE: colocate(first),
-  ZINTERSTORE: colocate(first),
-  ZDIFFSTORE: colocate(first),
-  ZRANGESTORE: colocate(first),
-  GEOSEARCHSTORE: colocate(first),
-  PFMERGE: colocate(first),
-  BITOP: colocate(() => 1),
-  // With both STORE and STOREDIST the last one counts, as it does for Redis.
-  GEORADIUS: colocate((run) => run.op.keys[run.op.keys.length - 1]),
-  GEORADIUSBYMEMBER: colocate((run) => run.op.keys[run.op.keys.length - 1]),
   COPY: (run) => {
     if (run.op.args.slice(2).some((a) => word(a) === 'DB')) throw run.unsupported('COPY … DB has no meaning on a cluster (it has one database)');
     return colocate(() => 1)(run);
   },
   SORT: (run) => {
     const { store, gets, patterns } = sortOptions(run.op.args);
-    if (patterns) throw run.unsupported('its BY/GET patterns read keys that cannot be placed in one slot');
+    if (patterns.some((p) => run.op.args[p].includes('*'))) throw run.unsupported('its BY/GET patterns read keys that cannot be placed in one slot');
     if (store < 0) throw run.unsupported('SORT without STORE writes nothing');
     if (gets.length === 0) return colocate(() => store)(run);
     // A cluster refuses GET (Redis 7.0 even GET #); a lone GET # stores the elements themselves, as no GET does.

@@ -4,7 +4,7 @@
  * which the node adapter goes through. nodes/redis-op-filter/redis-op-filter.html holds the
  * editor's copy of these rules, so a bad field is marked before deploy.
  */
-import { NOT_LISTABLE } from './command-sets';
+import { NOT_LISTABLE } from './commands';
 import { dbNumber, listWords, parseDbList } from './db-list';
 import { compileKeyRegex, type KeyPattern, type KeyPatternType } from './key-patterns';
 

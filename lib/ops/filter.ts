@@ -18,12 +18,13 @@
  *   since a master only replicates what changes data. MULTI/EXEC/DISCARD follow the
  *   transaction rule (kept when any command of the transaction is kept) and FLUSHALL /
  *   FLUSHDB the flush policy, never the lists.
- * - Multi-key commands whose keys only partly match: see Rule in command-sets.ts and the
+ * - Multi-key commands whose keys only partly match: see Rule in commands.ts and the
  *   methods below.
  * - dbs: MOVE, COPY … DB and SWAPDB name a second db, which the db filter and the remap
  *   apply to as well. PUBLISH, SPUBLISH, SCRIPT and FUNCTION are not bound to a db.
  */
-import { ALL_WRITE_COMMANDS, COMMUNITY_COMMANDS, ENHANCED_COMMANDS, KNOWN_COMMANDS, Rule, RULES } from './command-sets';
+import { COMMUNITY_COMMANDS, ENHANCED_COMMANDS } from './command-sets';
+import { ALL_WRITE_COMMANDS, KNOWN_COMMANDS, leftBehind, Rule, ruleOf, sortOptions } from './commands';
 import { dbNumber } from './db-list';
 import { DB_TOKEN, validateFilterConfig, type FlushPolicy, type OpFilterConfig } from './filter-config';
 import { KeyPatterns } from './key-patterns';
@@ -81,30 +82,6 @@ function dbArg(b: Buffer | undefined): number | null {
 }
 
 const dbBuffer = (db: number): Buffer => Buffer.from(String(db));
-
-/** SORT's arguments: where its STORE key is (-1: none) and which are BY/GET key patterns. */
-function sortArgs(args: Buffer[]): { store: number; patterns: number[] } {
-  let store = -1;
-  const patterns: number[] = [];
-  for (let i = 1; i < args.length; ) {
-    const word = upper(args[i]);
-    if (word === 'BY') {
-      patterns.push(i + 1);
-      i += 2;
-    } else if (word === 'GET') {
-      if (args[i + 1]?.toString('latin1') !== '#') patterns.push(i + 1);
-      i += 2;
-    } else if (word === 'LIMIT') {
-      i += 3;
-    } else if (word === 'STORE') {
-      store = i + 1;
-      i += 2;
-    } else {
-      i++;
-    }
-  }
-  return { store: store < args.length ? store : -1, patterns: patterns.filter((p) => p < args.length) };
-}
 
 export class OpFilter {
   /**
@@ -238,7 +215,7 @@ export class OpFilter {
   }
 
   private command(op: CommandOp): void {
-    const rule = RULES.get(op.name);
+    const rule = ruleOf(op.name);
     if (rule === Rule.MULTI) return this.multi(op);
     if (rule === Rule.EXEC) return this.exec(op);
     let keep: boolean;
@@ -370,22 +347,8 @@ export class OpFilter {
     }
     if (this.keyKept(args[keys[1]])) return true;
     this.dropped.push({ ...op });
-    switch (op.name) {
-      case 'RENAME':
-      case 'RENAMENX':
-        this.rewrite(op, 'DEL', [src]);
-        break;
-      case 'SMOVE':
-        this.rewrite(op, 'SREM', [src, args[2]]);
-        break;
-      case 'LMOVE':
-      case 'BLMOVE':
-        this.rewrite(op, upper(args[2]) === 'LEFT' ? 'LPOP' : 'RPOP', [src]);
-        break;
-      default:
-        this.rewrite(op, 'RPOP', [src]);
-        break;
-    }
+    const left = leftBehind(op);
+    this.rewrite(op, left.name, left.args);
     return true;
   }
 
@@ -397,14 +360,12 @@ export class OpFilter {
   }
 
   /**
-   * SORT … STORE: the STORE key decides, as for the other store commands. Its key list
-   * from the command table lacks the STORE key (the table skips Buffer arguments), so it is
-   * put in; with a key prefix, BY and GET patterns (which name keys) get it too.
+   * SORT … STORE: the STORE key decides, as for the other store commands; with a key prefix,
+   * BY and GET patterns (which name keys) get it too.
    */
   private sort(op: CommandOp): boolean {
-    const { store, patterns } = sortArgs(op.args);
+    const { store, patterns } = sortOptions(op.args);
     if (this.keyFiltering && !this.keyKept(op.args[store >= 0 ? store : 0])) return false;
-    if (store >= 0 && !op.keys.includes(store)) op.keys = [0, store];
     if (this.prefix !== null) {
       const p = this.prefixFor(op.db);
       for (const i of patterns) op.args[i] = prefixed(p, op.args[i]);

@@ -1,5 +1,4 @@
-import { exists, getKeyIndexes, hasFlag } from '@ioredis/commands';
-import commandMetadata from '@ioredis/commands/built/commands.json';
+import { commandOf } from '../ops/commands';
 import type { Operation } from '../ops/operation';
 import { RespParser } from '../resp/parser';
 import { ReplicationError } from './errors';
@@ -19,58 +18,6 @@ export type DecoderPhase = 'idle' | 'snapshot' | 'stream';
 
 /** Commands a master sends to keep the link alive or to query the replica; not data. */
 const LINK_ONLY = new Set(['PING', 'REPLCONF']);
-
-/** Commands whose key positions depend on their arguments in ways the table's key spec does not say. */
-const ARGUMENT_DEPENDENT = new Set([
-  'zunionstore', 'zinterstore', 'zdiffstore', 'eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'fcall', 'fcall_ro',
-  'blmpop', 'bzmpop', 'sdiffcard', 'sintercard', 'sunioncard', 'lmpop', 'zunion', 'zinter', 'zmpop', 'zintercard',
-  'zdiff', 'msetex', 'georadius', 'georadiusbymember', 'sort', 'sort_ro', 'migrate', 'xreadgroup', 'xread',
-]);
-
-interface CommandInfo {
-  /** Upper case, as operations carry it. */
-  name: string;
-  lower: string;
-  /**
-   * Key positions per argument count, for commands whose positions depend on nothing else
-   * (no subcommands, no "movablekeys"): the table is then read once per command and count,
-   * not once per command received. Null for the others.
-   */
-  keysByCount: Map<number, readonly number[]> | null;
-}
-
-const commandTable = commandMetadata as Record<string, { subcommands?: unknown }>;
-/** Names seen in the stream, as sent (a master sends them as clients wrote them: any case). */
-const commandInfo = new Map<string, CommandInfo>();
-const COMMAND_INFO_LIMIT = 4096;
-
-function infoOf(sent: string): CommandInfo {
-  let info = commandInfo.get(sent);
-  if (info === undefined) {
-    const lower = sent.toLowerCase();
-    const fixed = exists(lower) && commandTable[lower]?.subcommands === undefined && !hasFlag(lower, 'movablekeys') && !ARGUMENT_DEPENDENT.has(lower);
-    info = { name: sent.toUpperCase(), lower, keysByCount: fixed ? new Map() : null };
-    if (commandInfo.size < COMMAND_INFO_LIMIT) commandInfo.set(sent, info);
-  }
-  return info;
-}
-
-/** Key positions from the command table; a command it does not know (newer than it) gets none. */
-function keysOf(info: CommandInfo, args: Buffer[]): number[] {
-  // a copy: operations are the user's to change in place (operation.ts)
-  const known = info.keysByCount?.get(args.length);
-  if (known !== undefined) return known.slice();
-  let keys: number[];
-  try {
-    // The table reads SORT's options (BY, GET, STORE) only from strings, not Buffers.
-    if (info.lower === 'sort') keys = getKeyIndexes('sort', args.map((a) => a.toString('latin1')));
-    else keys = getKeyIndexes(info.lower, args);
-  } catch {
-    keys = [];
-  }
-  if (info.keysByCount !== null && info.keysByCount.size < 64) info.keysByCount.set(args.length, keys.slice());
-  return keys;
-}
 
 /**
  * Turns what a replica link received (in spool order) into operations: snapshot keys from
@@ -169,8 +116,8 @@ export class ReplicationDecoder {
         throw new ReplicationError('PROTOCOL', `${this.shard}: the replication stream holds a non-command value before offset ${offset}`);
       }
       const argv = v as Buffer[];
-      const info = infoOf(argv[0].toString('latin1'));
-      const name = info.name;
+      const command = commandOf(argv[0].toString('latin1'));
+      const name = command.name;
       pos.offset = offset;
       if (LINK_ONLY.has(name)) continue;
       const args = argv.slice(1);
@@ -179,7 +126,7 @@ export class ReplicationDecoder {
         continue;
       }
       if (name === 'MULTI') this.tx = ++this.txSeq;
-      ops.push({ kind: 'command', db: this.db, name, args, keys: keysOf(info, args), shard: this.shard, offset, tx: this.tx });
+      ops.push({ kind: 'command', db: this.db, name, args, keys: command.keysOf(args), shard: this.shard, offset, tx: this.tx });
       if (name === 'EXEC' || name === 'DISCARD') this.tx = 0;
     }
     return ops;

@@ -1,10 +1,10 @@
 import { applyCrossSlot, type Arg, type ClusterExecutor, type StepLog } from '../cluster/colocate';
+import { TO_EVERY_MASTER } from '../ops/commands';
 import { SLOT_CROSS, SLOT_NONE, type CommandOp, type Operation } from '../ops/operation';
 import type { CommandArg } from '../resp/encoder';
 import { RespError } from '../resp/errors';
 import type { RespValue } from '../resp/parser';
 import type { Checkpoints } from './checkpoints';
-import { TO_EVERY_MASTER } from './commands';
 import type { NodeConnection } from './connection';
 import type { Destination } from './destination';
 import { SinkError } from './errors';

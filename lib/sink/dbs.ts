@@ -1,3 +1,4 @@
+import { NAMES_A_DB, NOT_IN_A_DB } from '../ops/commands';
 import type { CommandOp, Operation } from '../ops/operation';
 
 /**
@@ -124,12 +125,6 @@ export class Dropped {
     readonly why: string,
   ) {}
 }
-
-/** Commands that name a second db. */
-const NAMES_A_DB = new Set(['MOVE', 'COPY', 'SWAPDB']);
-
-/** Commands of no db of their own: the db the source had selected means nothing to them. */
-const NOT_IN_A_DB = new Set(['FLUSHALL', 'PUBLISH', 'SPUBLISH', 'SCRIPT', 'FUNCTION', 'MULTI', 'EXEC', 'DISCARD']);
 
 function describe(op: CommandOp): string {
   const key = op.keys.length > 0 ? ` of key "${keyText(op.args[op.keys[0]])}"` : ` ${op.args.map((a) => a.toString('latin1')).join(' ')}`;

@@ -1,12 +1,12 @@
 import { SlotRouter } from '../cluster/router';
 import { slotOf, slotsOfShard } from '../cluster/slots';
 import type { EndpointConfig } from '../endpoint';
+import { isReplaySafe, TX_MARKERS } from '../ops/commands';
 import { SLOT_CROSS, SLOT_NONE, type CommandOp, type KeyOp, type Operation } from '../ops/operation';
 import { RespError } from '../resp/errors';
 import type { RespValue } from '../resp/parser';
 import { Barriers } from './barriers';
 import { Checkpoints } from './checkpoints';
-import { isReplaySafe, TX_MARKERS } from './commands';
 import type { NodeConnection, ReplyFailure } from './connection';
 import { DestinationDbs, type Dropped } from './dbs';
 import { askTarget, Destination, REDIRECT_TRIES, triage } from './destination';
