@@ -4,7 +4,8 @@
  * tapping the stream, and writers holding the source at a steady rate (BENCH_CUTOVER_RATE,
  * default 10 000 writes/s, pipelined in 10 ms ticks over 10 000 keys). Per round, after 3 s of
  * writes, one cutover (hold 0); printed per round: the pause from the node's report (pause →
- * switch now, split into waiting for the destination and comparing keys), the keys checked,
+ * switch now, split into waiting for the destination and comparing keys, and the comparison
+ * before the pause), the keys checked,
  * the lag at the pause, and the longest a write waited as the writers saw it. The same
  * rounds run without writers first: the baseline the ratio is taken against.
  */
@@ -26,7 +27,9 @@ interface Report {
   pauseMs: number;
   drainMs: number;
   checkMs: number;
+  precheckMs: number;
   keysChecked: number;
+  keysCheckedPaused: number;
   lagAtPause: { ms: number; bytes: number };
 }
 
@@ -113,7 +116,7 @@ async function main(): Promise<void> {
         const r = await round(source, mode === 'writing');
         results[mode].push(r);
         console.log(
-          `${mode} round ${i}: ${r.rate} writes/s before; pause ${r.pauseMs} ms (drain ${r.drainMs} ms, check ${r.checkMs} ms of ${r.keysChecked} keys); lag at pause ${r.lagAtPause.ms} ms / ${r.lagAtPause.bytes} B; longest write wait ${r.writerLongestMs} ms`,
+          `${mode} round ${i}: ${r.rate} writes/s before; pause ${r.pauseMs} ms (drain ${r.drainMs} ms, check ${r.checkMs} ms of ${r.keysCheckedPaused} keys; before the pause ${r.precheckMs} ms of ${r.keysChecked}); lag at pause ${r.lagAtPause.ms} ms / ${r.lagAtPause.bytes} B; longest write wait ${r.writerLongestMs} ms`,
         );
       }
     }
@@ -126,6 +129,7 @@ async function main(): Promise<void> {
       drainMsMedian: median(results.writing.map((r) => r.drainMs)),
       checkMsMedian: median(results.writing.map((r) => r.checkMs)),
       keysChecked: median(results.writing.map((r) => r.keysChecked)),
+      keysCheckedPausedMedian: median(results.writing.map((r) => r.keysCheckedPaused)),
       writerLongestWaitMsMax: Math.max(...results.writing.map((r) => r.writerLongestMs)),
       idlePauseMsMedian: idle,
       ratioToIdle: idle > 0 ? Number((writing / idle).toFixed(2)) : null,

@@ -3,7 +3,7 @@ import { discoverTopology } from '../cluster/topology';
 import { connectNode, type EndpointConfig } from '../endpoint';
 import { shardKey, type SourceProgress } from '../replication/source';
 import { parseInfo } from '../server/info';
-import { compareKeys, VerifySide, type KeyDifference } from '../verify';
+import { compareKeys, VerifySide, type DbKey, type KeyDifference } from '../verify';
 import type { RecentKeys } from './recent-keys';
 
 /** What a cutover needs of the running replica source whose stream the sinks apply. */
@@ -28,7 +28,7 @@ export interface CutoverOptions {
   ttlToleranceMs: number;
   /** The user stopped every writer: a source before 6.2 (no write pause) is then drained and checked without a pause. */
   writesStopped: boolean;
-  onStep?: (step: 'pausing' | 'draining' | 'checking', detail: { behindBytes?: number; keys?: number }) => void;
+  onStep?: (step: 'prechecking' | 'pausing' | 'draining' | 'checking', detail: { behindBytes?: number; keys?: number }) => void;
 }
 
 export interface ShardFigures {
@@ -48,7 +48,11 @@ export interface CutoverReport {
   /** Of that, waiting for the destination to apply everything, and comparing keys. */
   drainMs: number;
   checkMs: number;
+  /** Keys of the window proven equal: compared before the pause, and again during it where they differed or were written since. */
   keysChecked: number;
+  keysCheckedPaused: number;
+  /** The comparison before the pause, while writes went on. */
+  precheckMs: number;
   /** How far behind the destination was when writes stopped. */
   lagAtPause: { ms: number; bytes: number };
   /** Writes stay paused this long after "switch now". */
@@ -78,6 +82,9 @@ const WRITE_PAUSE_SINCE: [number, number] = [6, 2];
 const MARGIN_MS = 100;
 
 const POLL_MS = 2;
+
+/** The comparison before the pause: writes go on meanwhile, so it may take long, but not for ever. */
+const PRECHECK_LIMIT_MS = 60_000;
 
 interface Master {
   shard: string;
@@ -164,6 +171,17 @@ export class Cutover {
 
   private async cutover(source: VerifySide, destination: VerifySide): Promise<CutoverReport> {
     const { timeoutMs, holdMs } = this.opts;
+    // The window's keys are compared once before the pause, while writes go on, so that the
+    // pause only compares what may have changed since: keys that differed then (a write still
+    // on its way to the destination) and keys written since the comparison began. A key equal
+    // then and not written since holds the same value on both sides: the source's changes only
+    // by a write, which the tap sees after the source ran it; the destination's only by the
+    // sink applying one (a write that was still on its way made the key differ then).
+    const precheckAt = Date.now();
+    const window = this.opts.recentKeys.since(this.opts.windowMs, precheckAt);
+    this.opts.onStep?.('prechecking', { keys: window.length });
+    const suspects = await within(compareKeys(source, destination, window, { ttlToleranceMs: this.opts.ttlToleranceMs }), PRECHECK_LIMIT_MS, () => new CutoverError('CONNECT', `comparing the ${window.length} recent keys before the pause took over ${PRECHECK_LIMIT_MS / 1000} s; nothing was paused`));
+    const precheckMs = Date.now() - precheckAt;
     this.opts.onStep?.('pausing', {});
     const pausedAt = Date.now();
     const deadline = pausedAt + timeoutMs - MARGIN_MS;
@@ -174,6 +192,7 @@ export class Cutover {
       new CutoverError('TIMEOUT', `${what} took longer than the pause's timeout of ${timeoutMs} ms; writes resumed`, { writesPaused, holdMs, pauseMs: Date.now() - pausedAt });
     const shards = await within(this.offsets(atPause), deadline - Date.now(), late('reading the masters\' offsets'));
     const figures: Partial<CutoverReport> = {
+      precheckMs,
       writesPaused,
       holdMs,
       shards,
@@ -198,17 +217,20 @@ export class Cutover {
     }
     const drainMs = since();
 
-    // the keys written lately are equal on both sides
-    const keys = this.opts.recentKeys.since(this.opts.windowMs);
+    // the keys written lately are equal on both sides: what the precheck could not prove is compared now
+    const again = new Map<string, DbKey>();
+    for (const k of [...suspects, ...this.opts.recentKeys.writtenSince(precheckAt)]) again.set(`${k.db}:${k.key.toString('latin1')}`, { db: k.db, key: k.key });
+    const keys = [...again.values()];
+    const keysChecked = new Set([...window.map((k) => `${k.db}:${k.key.toString('latin1')}`), ...again.keys()]).size;
     this.opts.onStep?.('checking', { keys: keys.length });
     const differences = await within(compareKeys(source, destination, keys, { ttlToleranceMs: this.opts.ttlToleranceMs }), deadline - Date.now(), late(`comparing ${keys.length} keys`));
     const checkMs = since() - drainMs;
-    Object.assign(figures, { drainMs, checkMs, keysChecked: keys.length });
+    Object.assign(figures, { drainMs, checkMs, keysChecked, keysCheckedPaused: keys.length });
     if (differences.length > 0) {
       const first = differences[0];
       throw new CutoverError(
         'DIFFER',
-        `${differences.length} of ${keys.length} recently written keys differ on the destination (first: "${first.key.toString()}" in db ${first.db}, ${first.reason}); writes resumed`,
+        `${differences.length} of ${keysChecked} recently written keys differ on the destination (first: "${first.key.toString()}" in db ${first.db}, ${first.reason}); writes resumed`,
         { ...figures, pauseMs: since() },
         differences,
       );
@@ -225,7 +247,7 @@ export class Cutover {
     } else {
       await this.release();
     }
-    return { ...(figures as CutoverReport), pauseMs, drainMs, checkMs, keysChecked: keys.length };
+    return { ...(figures as CutoverReport), pauseMs, drainMs, checkMs, keysChecked, keysCheckedPaused: keys.length };
   }
 
   private assertApplying(figures: Partial<CutoverReport> = {}): void {

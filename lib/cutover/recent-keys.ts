@@ -41,7 +41,13 @@ export class RecentKeys {
 
   /** The keys written within the last `windowMs`, oldest first. */
   since(windowMs: number, now = Date.now()): RecentKey[] {
-    const from = now - windowMs;
-    return [...this.keys.values()].filter((k) => k.at >= from);
+    return this.writtenSince(now - windowMs);
+  }
+
+  /** The keys the tap saw written at `time` or later, oldest first. */
+  writtenSince(time: number): RecentKey[] {
+    const out: RecentKey[] = [];
+    for (const k of this.keys.values()) if (k.at >= time) out.push(k);
+    return out;
   }
 }

@@ -81,7 +81,7 @@ export = function register(RED: NodeRedApi): void {
         ttlToleranceMs: num(def.ttlToleranceMs, 1000, 0),
         writesStopped,
         onStep: (step, d) => {
-          const text = step === 'pausing' ? RED._('redis-cutover.status.pausing') : step === 'draining' ? RED._('redis-cutover.status.draining', { bytes: short(d.behindBytes ?? 0) }) : RED._('redis-cutover.status.checking', { n: short(d.keys ?? 0) });
+          const text = step === 'prechecking' ? RED._('redis-cutover.status.prechecking', { n: short(d.keys ?? 0) }) : step === 'pausing' ? RED._('redis-cutover.status.pausing') : step === 'draining' ? RED._('redis-cutover.status.draining', { bytes: short(d.behindBytes ?? 0) }) : RED._('redis-cutover.status.checking', { n: short(d.keys ?? 0) });
           node.status({ fill: 'blue', shape: 'dot', text });
         },
       });
