@@ -24,6 +24,10 @@ export type LinkRecord =
   | { kind: 'rdb-end'; size: number }
   | { kind: 'stream'; data: Buffer };
 
+const DOLLAR = 0x24;
+/** What a PSYNC answered with an RDB straight away (see onData) resolves with: one object, compared by identity. */
+const ANSWERED_AS_SYNC: RespValue = Buffer.from('SYNC');
+
 export interface ReplicaLinkOptions {
   host: string;
   port: number;
@@ -39,6 +43,9 @@ export interface ReplicaLinkOptions {
   idleTimeoutMs?: number;
   /** Resume from here (PSYNC replid offset+1); null asks for a full sync. */
   position: ReplPosition | null;
+  /** The names PSYNC and SYNC have on this node, where the provider renamed them (see commandNames). */
+  psyncCommand?: string;
+  syncCommand?: string;
   /**
    * Receives everything in order, synchronously, as it arrives. It must store it at once
    * (the spool); an exception stops the link with that error.
@@ -103,6 +110,8 @@ export class ReplicaLink extends EventEmitter {
       listeningPort: opts.listeningPort ?? 0,
       ackIntervalMs: opts.ackIntervalMs ?? 1000,
       idleTimeoutMs: opts.idleTimeoutMs ?? 60_000,
+      psyncCommand: opts.psyncCommand ?? 'PSYNC',
+      syncCommand: opts.syncCommand ?? 'SYNC',
     };
   }
 
@@ -221,13 +230,14 @@ export class ReplicaLink extends EventEmitter {
     // Old masters reject the capa option; then they send neither EOF-marked RDBs nor PSYNC2 replies.
     await this.command(['REPLCONF', 'capa', 'eof', 'capa', 'psync2']);
     const pos = this.opts.position;
-    const reply = await this.psyncReply(pos ? ['PSYNC', pos.replid, pos.offset + 1] : ['PSYNC', '?', -1]);
+    const psync = this.opts.psyncCommand;
+    const reply = await this.psyncReply(pos ? [psync, pos.replid, pos.offset + 1] : [psync, '?', -1], false);
     if (reply instanceof RespError) {
-      const refusal = this.refused(at, 'PSYNC', reply);
+      const refusal = this.refused(at, psync, reply);
       // Any other -ERR means no PSYNC here (renamed, or a master before 2.8): Redis's replica
       // then falls back to SYNC (PSYNC_NOT_SUPPORTED in slaveTryPartialResynchronization).
       if (refusal.code !== 'REFUSED' || !/^ERR/.test(reply.message)) throw refusal;
-      await this.psyncReply(['SYNC']);
+      await this.psyncReply([this.opts.syncCommand], true);
     }
   }
 
@@ -261,6 +271,10 @@ export class ReplicaLink extends EventEmitter {
       return new ReplicationError('NOMASTERLINK', `${at}: this node is a replica whose link to its own master is down (${what}: ${m}): check that master, or point the endpoint at a node that serves the data`);
     }
     if (/BGSAVE failed/.test(m)) return new ReplicationError('SYNC_FAILED', `${at}: the master could not produce its snapshot (${m}): see its log (fork or disk trouble)`);
+    // managed services rename PSYNC and SYNC (rename-command), or hand out a renamed one on request
+    if (/^ERR unknown command/i.test(m) && what === 'the full sync') {
+      return new ReplicationError('REFUSED', `${at}: neither ${this.opts.psyncCommand} nor ${this.opts.syncCommand} is known here (${m}): where the provider renamed them, set the names in the source node (Renamed PSYNC / SYNC); where it refuses replication, use another kind of source`);
+    }
     return new ReplicationError('REFUSED', `${at}: ${what} refused: ${m}`);
   }
 
@@ -268,26 +282,30 @@ export class ReplicaLink extends EventEmitter {
    * Sends PSYNC (or SYNC) and switches the framing by its reply: the raw RDB payload after
    * +FULLRESYNC (and always after SYNC), the command stream after +CONTINUE.
    */
-  private psyncReply(args: Array<string | number>): Promise<RespValue> {
-    const sync = args[0] === 'SYNC';
+  private psyncReply(args: Array<string | number>, sync: boolean): Promise<RespValue> {
     return new Promise((resolve) => {
       if (sync) {
-        // SYNC has no status reply: the RDB follows directly, and no position is known.
-        this.position = { replid: '?', offset: 0 };
-        this.opts.onRecord({ kind: 'fullresync', replid: '?', offset: 0 });
-        this.state = 'waiting-rdb';
+        this.beginSync();
         this.send(args);
         resolve('SYNC');
         return;
       }
       this.replies.push((v) => {
-        if (typeof v === 'string') this.onPsyncStatus(v);
+        if (v === ANSWERED_AS_SYNC) this.beginSync();
+        else if (typeof v === 'string') this.onPsyncStatus(v);
         else this.state = 'handshake';
         resolve(v);
       });
       this.send(args);
       this.state = 'psync';
     });
+  }
+
+  /** SYNC has no status reply: the RDB follows directly, and no position is known. */
+  private beginSync(): void {
+    this.position = { replid: '?', offset: 0 };
+    this.opts.onRecord({ kind: 'fullresync', replid: '?', offset: 0 });
+    this.state = 'waiting-rdb';
   }
 
   private onPsyncStatus(status: string): void {
@@ -317,6 +335,17 @@ export class ReplicaLink extends EventEmitter {
     if (this.closed) return;
     this.lastData = Date.now();
     try {
+      if (this.state === 'psync' && this.parser.bufferedBytes === 0) {
+        // A stock master tells PSYNC from SYNC by the name the replica sent (syncCommand in
+        // replication.c compares argv[0] with "psync"): a renamed PSYNC is served as SYNC,
+        // with the RDB's header and no +FULLRESYNC before it.
+        const data = skipKeepAlives(chunk);
+        if (data.length > 0 && data[0] === DOLLAR) {
+          (this.replies.shift() as (v: RespValue) => void)(ANSWERED_AS_SYNC);
+          this.rdbHeader(data);
+          return;
+        }
+      }
       switch (this.state) {
         case 'handshake':
         case 'psync':

@@ -17,6 +17,8 @@ export interface ReplicaSessionOptions {
   /** Where to connect; asked before every (re)connect, so a failover or a moved node is followed. */
   locate: () => Promise<{ host: string; port: number }>;
   link?: Pick<ReplicaLinkOptions, 'tls' | 'username' | 'password' | 'connectTimeoutMs' | 'listeningPort' | 'ackIntervalMs' | 'idleTimeoutMs'>;
+  /** The names of PSYNC and SYNC on a node, asked at every (re)connect (see commandNames). */
+  syncCommands?: (host: string, port: number) => Pick<ReplicaLinkOptions, 'psyncCommand' | 'syncCommand'>;
   /** Directory for this shard's spool (created; emptied on start and stop). */
   spoolDir: string;
   spoolMaxBytes?: number;
@@ -296,6 +298,7 @@ export class ReplicaSession extends EventEmitter {
           ...this.opts.link,
           host: at.host,
           port: at.port,
+          ...this.opts.syncCommands?.(at.host, at.port),
           position: asked,
           onRecord: (rec) => this.onRecord(rec),
         });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { connectNode, toSocketOptions, type EndpointConfig } from '../endpoint';
 import type { Operation } from '../ops/operation';
 import { ReplicationError } from './errors';
+import { commandNames } from './renamed';
 import type { ReplPosition } from './link';
 import { FilePositionStore, type PositionStore } from './position';
 import { ReplicaSession, snapshotProgress, type ReplicaSessionOptions, type SessionProgress, type SnapshotProgress, type SyncMode } from './session';
@@ -29,6 +30,9 @@ export interface ReplicaSourceOptions {
   topologyIntervalMs?: number;
   /** The port announced to masters (REPLCONF listening-port). */
   listeningPort?: number;
+  /** Where the provider renamed PSYNC or SYNC: a name, or `host:port@name,…` per node (see commandNames). */
+  psyncCommand?: string;
+  syncCommand?: string;
   onBatch: (ops: Operation[], shard: string, position: ReplPosition | null) => Promise<void>;
   /** See ReplicaSessionOptions.onPassed. */
   onPassed?: (shard: string, position: ReplPosition) => void;
@@ -73,6 +77,7 @@ export class ReplicaSource extends EventEmitter {
   private readonly positions: PositionStore;
   private stopped: Promise<void> | null = null;
   private ended = false;
+  private syncCommands: ReplicaSessionOptions['syncCommands'];
   /** The fault of a shard that could not go on: what 'end' reports once everything stopped. */
   private failure: ReplicationError | null = null;
 
@@ -83,6 +88,10 @@ export class ReplicaSource extends EventEmitter {
   }
 
   async start(): Promise<void> {
+    // a malformed setting stops the start, before any connection
+    const psync = commandNames(this.opts.psyncCommand, 'PSYNC');
+    const sync = commandNames(this.opts.syncCommand, 'SYNC');
+    this.syncCommands = (host, port) => ({ psyncCommand: psync(host, port), syncCommand: sync(host, port) });
     const ep = this.opts.endpoint;
     if (ep.mode === 'standalone' && !this.opts.preferReplica) {
       // Nothing to discover: the one node is the shard. (Its replicas, when asked for, are.)
@@ -170,6 +179,7 @@ export class ReplicaSource extends EventEmitter {
     const sessionOpts: ReplicaSessionOptions = {
       shard: key,
       locate: () => this.locate(key),
+      syncCommands: this.syncCommands,
       link: {
         tls: so.tls ? so.connect : null,
         username: so.auth?.username,

@@ -31,6 +31,8 @@ interface SourceDef {
   bigKeyMb?: string | number;
   spoolDir?: string;
   spoolMaxMb?: string | number;
+  psyncCommand?: string;
+  syncCommand?: string;
 }
 
 const MB = 1024 * 1024;
@@ -148,6 +150,8 @@ export = function register(RED: NodeRedApi): void {
         batchOps: num(def.batchOps, 1000),
         batchLatencyMs: num(def.batchLatencyMs, 20, true),
         spoolMaxBytes: num(def.spoolMaxMb, 4096) * MB,
+        psyncCommand: def.psyncCommand,
+        syncCommand: def.syncCommand,
         onBatch: async (ops: Operation[], shard: string, position: ReplPosition | null) => {
           const seq = await flow.acquire(shard, position);
           node.send([{ topic: 'redis-sync/ops', payload: ops, redisSync: { source: def.id, shard, seq } }, null]);
