@@ -6,6 +6,7 @@ import type { SourceProgress } from '../lib/replication/source';
  * The slice of the Node-RED runtime API that this package's nodes use (the project has no
  * @types/node-red), and what their status texts share.
  */
+import type { RedisSyncInfo } from '../lib/ops/message';
 
 export interface NodeMessage {
   _msgid?: string;
@@ -13,6 +14,9 @@ export interface NodeMessage {
   payload?: unknown;
   [key: string]: unknown;
 }
+
+/** A message of a batch of operations: msg.payload (each node checks it is an array) and msg.redisSync. */
+export type OpsMessage = NodeMessage & { redisSync?: RedisSyncInfo };
 
 /** `send` of an input handler: one message, or one per output. */
 export type Send = (msg: NodeMessage | Array<NodeMessage | null> | null) => void;
@@ -46,6 +50,14 @@ export interface DeployedNode {
   d?: boolean;
   /** A disabled tab. */
   disabled?: boolean;
+  /** Per output, the ids of the nodes wired to it. */
+  wires?: string[][];
+  /** Link nodes: the link nodes on the other side (a link call's: its target link in). */
+  links?: string[] | string;
+  /** A link out's: 'link' (to its links) or 'return' (to the link call the message came by). */
+  mode?: string;
+  /** A link call's: 'static' (its links) or 'dynamic' (msg.target names a link in). */
+  linkType?: string;
 }
 
 /** The RED object handed to a node module. */
@@ -60,6 +72,43 @@ export interface NodeRedApi<Def, Node = RuntimeNode> {
   settings: { userDir?: string };
   /** A message of the node's catalog (locales/en-US/<type>.json), `__name__` substituted. */
   _(key: string, substitutions?: Record<string, string | number>): string;
+}
+
+/**
+ * A status that follows counts changing with every batch: shown at most once per `everyMs`
+ * (at 100k+ ops/s a status per batch would flood the editor and cost more than the batch),
+ * at once after a quiet spell, and the last change always shown.
+ */
+export class StatusThrottle {
+  private timer: NodeJS.Timeout | null = null;
+  private shownAt = 0;
+  private closed = false;
+
+  constructor(
+    private readonly everyMs: number,
+    private readonly show: () => void,
+  ) {}
+
+  /** What the status shows changed. */
+  changed(): void {
+    if (this.timer !== null || this.closed) return;
+    const wait = this.shownAt + this.everyMs - Date.now();
+    if (wait <= 0) this.fire();
+    else this.timer = setTimeout(() => this.fire(), wait);
+  }
+
+  /** The node closes: nothing more is shown. */
+  close(): void {
+    this.closed = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private fire(): void {
+    this.timer = null;
+    this.shownAt = Date.now();
+    this.show();
+  }
 }
 
 /** "1.2M", "34k": a count short enough for a node status. */
@@ -116,25 +165,6 @@ export function failureStatus(failed: string, err: unknown, named?: (cause: Caus
 }
 
 /**
- * Whether a redis-cluster-sink may consume a source's batches: any enabled one deployed in
- * this runtime. Asked from the deployed configuration, which is complete before the first
- * node starts and follows every deploy, so it is known before the first batch (a sink itself
- * only learns which source it serves when a batch reaches it). Which sinks a source's batches
- * reach cannot be told from the wires for sure: link nodes, Catch and Complete nodes, subflows
- * and third-party nodes move messages without them. A wrong "no" would save positions no sink
- * applied; a wrong "yes" only keeps a source with no sink of its own from saving any.
- */
-export function sinkDeployed(RED: Pick<NodeRedApi<unknown, unknown>, 'nodes'>): boolean {
-  const disabledTabs = new Set<string>();
-  const sinks: DeployedNode[] = [];
-  RED.nodes.eachNode((n) => {
-    if (n.type === 'tab' && n.disabled === true) disabledTabs.add(n.id);
-    else if (n.type === 'redis-cluster-sink' && n.d !== true) sinks.push(n);
-  });
-  return sinks.some((n) => n.z === undefined || !disabledTabs.has(n.z));
-}
-
-/**
  * What a redis-replica-source node offers the nodes that follow its sync (redis-cutover), as
  * `replicaSource` on its runtime node, found with RED.nodes.getNode(id).
  */
@@ -142,7 +172,7 @@ export interface ReplicaSourceHandle {
   readonly endpoint: EndpointConfig;
   /** Its progress now; null while it does not run. */
   progress(): SourceProgress | null;
-  /** Whether a sink that may apply its stream is deployed (sinkDeployed above). */
+  /** Whether a sink that may apply its stream is deployed (nodes/deployed-flow.ts sinkDeployed). */
   sinkDeployed(): boolean;
   /** What keeps batches it handed on from being applied, if anything. */
   fault(): FlowFault | null;

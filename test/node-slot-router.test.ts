@@ -3,9 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type * as PartsModule from '../lib/cluster/parts';
-import type * as FlowControlModule from '../lib/ops/flow-control';
 import { keysOf } from '../lib/ops/commands';
+import type { RedisSyncInfo } from '../lib/ops/message';
 import type { CommandOp, Operation } from '../lib/ops/operation';
 import { hashTagForSlot, partitionOf } from '../lib/cluster/slots';
 import { startRedis, type RedisServer } from './harness';
@@ -13,24 +12,28 @@ import { assertSameKeyspace, keyspaceOf } from './support/compare';
 import { builtNode, coreNodes, editorDefinition, getNode, loadFlow, messages, startNodeRed, stopNodeRed, unloadFlow, waitFor, type FlowNode, type NodeModule, type NodeUnderTest, received, statusesOf, testFlow } from './support/node-red';
 import { fillAllTypes } from './support/workload';
 
-// The built node shares process-wide registries with the sinks (FlowControl, the part count):
-// the test plays the sink with the built copies, loaded once the build is known to be there.
-function built(): { FlowControl: typeof FlowControlModule.FlowControl; acknowledgePart: typeof PartsModule.acknowledgePart } {
-  const dist = (file: string): string => path.resolve(__dirname, '..', 'dist', 'lib', file);
-  /* eslint-disable @typescript-eslint/no-require-imports -- the built modules, see above */
-  return {
-    FlowControl: (require(dist('ops/flow-control.js')) as typeof FlowControlModule).FlowControl,
-    acknowledgePart: (require(dist('cluster/parts.js')) as typeof PartsModule).acknowledgePart,
-  };
-  /* eslint-enable @typescript-eslint/no-require-imports */
-}
-
 /** What the router sends on: a part of a batch. */
 interface Msg {
   payload: Operation[];
-  redisSync: { source?: string; shard?: string; seq?: number; batch: string; partition: number; part: number; parts: number };
+  redisSync: RedisSyncInfo & Required<Pick<RedisSyncInfo, 'batch' | 'partition' | 'part' | 'parts'>>;
   error?: { message: string };
 }
+
+/**
+ * A function node that holds the first message it gets, and every one after it, for `ms`, then
+ * sends them on in order and lets later ones through: a sink that gets its first batch late.
+ */
+function slowStart(id: string, ms: number, wires: string[][]): FlowNode {
+  const func = `if (context.get('open')) return msg;
+const held = context.get('held') || [];
+held.push(msg);
+context.set('held', held);
+if (held.length === 1) setTimeout(() => { context.set('open', true); for (const m of context.get('held')) node.send(m); }, ${ms});
+return null;`;
+  return { id, type: 'function', z: 'tab', func, outputs: 1, noerr: 0, wires };
+}
+
+const endpoint = (id: string, server: RedisServer): FlowNode => ({ id, type: 'redis-endpoint', mode: 'standalone', host: '127.0.0.1', port: String(server.port) });
 
 /** The node's own message text, as users see it. */
 const t = (key: string, substitutions?: Record<string, unknown>): string => messages('redis-slot-router')(`redis-slot-router.${key}`, substitutions);
@@ -92,56 +95,6 @@ describe('redis-slot-router node in a Node-RED runtime', function () {
     await waitFor(() => got.statuses.includes(`green:${t('status.routed', { ops: 6, split: 2 })}`), 3000, 'the status');
   });
 
-  it('sends a batch with a barrier whole on the first output, once every earlier batch is applied, and holds the next until it is', async () => {
-    await loadFlow(nodes(), flow(2));
-    const got = collect(2);
-    const { FlowControl, acknowledgePart } = built();
-    const flowControl = FlowControl.for('src');
-    flowControl.attach('fake-sink');
-    try {
-      const router = getNode<NodeUnderTest>('router');
-      const send = async (ops: Operation[]): Promise<number> => {
-        const seq = await flowControl.acquire('standalone', null);
-        router.receive({ payload: ops, redisSync: { source: 'src', shard: 'standalone', seq } });
-        return seq;
-      };
-      const a = key(100, 'a');
-      const z = key(16000, 'z');
-      await send([cmd('SET', a, '1'), cmd('SET', z, '1')]);
-      await send([cmd('SET', a, '2'), cmd('FLUSHALL'), cmd('SET', z, '2')]);
-      await send([cmd('SET', z, '3')]);
-      await waitFor(() => got.outputs.every((o) => o.length === 1), 3000, 'the first batch');
-      await sleep(200);
-      assert.deepEqual(got.outputs.map((o) => o.length), [1, 1], 'the barrier batch waits for the first batch to be applied');
-      assert.ok(got.statuses.includes(`yellow:${t('status.barrier')}`));
-
-      // a sink applies the first batch's parts one by one; the batch is acknowledged with its last part only
-      acknowledgePart(got.outputs[1][0].redisSync);
-      await sleep(100);
-      assert.equal(flowControl.pending, 3);
-      assert.deepEqual(got.outputs.map((o) => o.length), [1, 1]);
-      acknowledgePart(got.outputs[0][0].redisSync);
-      await waitFor(() => got.outputs.every((o) => o.length === 2), 3000, 'the barrier batch');
-      assert.equal(flowControl.pending, 2);
-      assert.deepEqual(names(got.outputs[0][1].payload), [`SET ${a} 2`, 'FLUSHALL', `SET ${z} 2`]);
-      assert.deepEqual(got.outputs[1][1].payload, []);
-      assert.equal(got.outputs[1][1].redisSync.parts, 2);
-      await sleep(200);
-      assert.deepEqual(got.outputs.map((o) => o.length), [2, 2], 'the next batch waits for the barrier batch to be applied');
-
-      acknowledgePart(got.outputs[0][1].redisSync);
-      acknowledgePart(got.outputs[1][1].redisSync);
-      await waitFor(() => got.outputs.every((o) => o.length === 3), 3000, 'the batch after the barrier');
-      assert.deepEqual(names(got.outputs[1][2].payload), [`SET ${z} 3`]);
-      assert.deepEqual(got.outputs[0][2].payload, []);
-      acknowledgePart(got.outputs[0][2].redisSync);
-      acknowledgePart(got.outputs[1][2].redisSync);
-      assert.equal(flowControl.pending, 0);
-    } finally {
-      flowControl.detach('fake-sink');
-    }
-  });
-
   it('treats cross-slot commands and snapshot markers as barriers, and waits for nothing when no sink is attached', async () => {
     await loadFlow(nodes(), flow(2));
     const got = collect(2);
@@ -154,31 +107,6 @@ describe('redis-slot-router node in a Node-RED runtime', function () {
     // every sink learns of the full sync; the other barriers go to the first output alone
     assert.deepEqual(got.outputs[1].map((m) => names(m.payload)), [['snapshot-begin'], [], [`SET ${key(16000)} v`]]);
     assert.equal((got.outputs[0][1].payload[0] as CommandOp).slot, -2);
-  });
-
-  it('for a source without any sink, waits at a barrier once, for the grace in which a sink could attach', async () => {
-    await loadFlow(nodes(), flow(2));
-    const got = collect(2);
-    const { FlowControl } = built();
-    const flowControl = FlowControl.for('lonely');
-    const router = getNode<NodeUnderTest>('router');
-    const arrived: number[] = [];
-    got.outputs[0].push = (...items: Msg[]): number => {
-      arrived.push(Date.now());
-      return Array.prototype.push.apply(got.outputs[0], items);
-    };
-    const start = Date.now();
-    for (const ops of [[cmd('FLUSHALL')], [cmd('SET', key(1), '1')], [cmd('FLUSHALL')], [cmd('SET', key(1), '2')]]) {
-      const seq = await flowControl.acquire('standalone', null);
-      router.receive({ payload: ops, redisSync: { source: 'lonely', shard: 'standalone', seq } });
-    }
-    await waitFor(() => arrived.length === 4, 5000, 'every batch');
-    const [first, second, , last] = arrived.map((t) => t - start);
-    assert.ok(first < 1000, `the first barrier batch went on at once (${first} ms)`);
-    assert.ok(second >= 1900, `the next batch waited for the grace after the barrier (${second} ms)`);
-    assert.ok(last - second < 1000, `the second barrier did not wait again (${last - second} ms)`);
-    assert.ok(got.statuses.includes(`yellow:${t('status.barrier')}`));
-    FlowControl.drop('lonely');
   });
 
   it('with one partition sends everything on, in order, as one part', async () => {
@@ -244,7 +172,6 @@ describe('redis-slot-router between a replica source and a cluster sink', functi
   it('gets the destination to the source through barriers (snapshot markers, PUBLISH, cross-slot commands) without stalling', async () => {
     const c = source.client();
     await fillAllTypes(c, 'snap:', 8);
-    const endpoint = (id: string, server: RedisServer): FlowNode => ({ id, type: 'redis-endpoint', mode: 'standalone', host: '127.0.0.1', port: String(server.port) });
     await loadFlow(
       [builtNode('redis-endpoint'), builtNode('redis-replica-source'), builtNode('redis-slot-router'), builtNode('redis-cluster-sink')],
       [
@@ -274,5 +201,79 @@ describe('redis-slot-router between a replica source and a cluster sink', functi
       }
     }
     c.disconnect();
+  });
+
+  it('never holds a barrier when only debug nodes are behind it: nothing would acknowledge it', async () => {
+    const c = source.client();
+    await c.flushall();
+    await loadFlow(
+      [builtNode('redis-endpoint'), builtNode('redis-replica-source'), builtNode('redis-slot-router'), ...coreNodes('common/25-catch.js')],
+      testFlow(
+          [
+            endpoint('srcEp', source),
+            { id: 'src', type: 'redis-replica-source', z: 'tab', endpoint: 'srcEp', spoolDir: path.join(dir, 'debug'), batchOps: 1, batchLatencyMs: 0, wires: [['router'], ['progress']] },
+            { id: 'router', type: 'redis-slot-router', z: 'tab', partitions: 2, outputs: 2, wires: [['out0'], ['out1']] },
+          ],
+        ['out0', 'out1', 'progress'],
+      ),
+    );
+    const statuses = statusesOf('router');
+    const out0 = received<Msg>('out0');
+    const progress = received<{ payload: { phase: string } }>('progress');
+    await waitFor(() => progress.some((m) => m.payload.phase === 'streaming'), 10_000, 'the stream');
+    await c.set(key(15000, 'z'), '1');
+    await c.flushall();
+    await c.publish('news', 'x');
+    await c.set(key(100, 'done'), '1');
+    await waitFor(() => out0.some((m) => names(m.payload).includes(`SET ${key(100, 'done')} 1`)), 10_000, 'the last write');
+    // the snapshot markers, FLUSHALL and PUBLISH were barriers
+    assert.ok(out0.some((m) => names(m.payload).includes('FLUSHALL')));
+    assert.deepEqual(statuses.filter((s) => s.startsWith('yellow')), []);
+    c.disconnect();
+  });
+
+  it('applies a barrier after what came before it on every partition, also when the sinks get their first batches seconds late', async () => {
+    const c = source.client();
+    const d = destination.client();
+    await Promise.all([c.flushall(), d.flushall()]);
+    // z goes to the second output, `done` to the first
+    const z = key(15000, 'z');
+    const done = key(100, 'done');
+    assert.deepEqual([15000, 100].map((s) => partitionOf(s, 2)), [1, 0]);
+    await loadFlow(
+      [builtNode('redis-endpoint'), builtNode('redis-replica-source'), builtNode('redis-slot-router'), builtNode('redis-cluster-sink'), ...coreNodes('function/10-function.js')],
+      [
+        { id: 'tab', type: 'tab' },
+        endpoint('srcEp', source),
+        endpoint('dstEp', destination),
+        // one operation per batch: SET z and the FLUSHALL after it go to different outputs
+        { id: 'src', type: 'redis-replica-source', z: 'tab', endpoint: 'srcEp', spoolDir: path.join(dir, 'late'), batchOps: 1, batchLatencyMs: 0, wires: [['router'], ['progress']] },
+        { id: 'progress', type: 'helper', z: 'tab' },
+        { id: 'router', type: 'redis-slot-router', z: 'tab', partitions: 2, outputs: 2, wires: [['slowA'], ['slowB']] },
+        // no sink sees a batch for the first 5 s; the second output's sink applies its first ones 3 s after the first's
+        slowStart('slowA', 5000, [['sink']]),
+        slowStart('slowB', 8000, [['sink']]),
+        // exactly once off: on, the sink would skip a SET applied after the FLUSHALL as a replay (its
+        // checkpoint is past it), which would hide the order it was applied in
+        { id: 'sink', type: 'redis-cluster-sink', z: 'tab', endpoint: 'dstEp', conflict: 'ignore', exactlyOnce: false, wires: [['applied']] },
+        { id: 'applied', type: 'helper', z: 'tab' },
+      ],
+    );
+    const applied = received<Msg>('applied');
+    const progress = received<{ payload: { phase: string } }>('progress');
+    // written after the full sync, as the stream
+    await waitFor(() => progress.some((m) => m.payload.phase === 'streaming'), 10_000, 'the stream');
+    await c.set(z, '1');
+    await sleep(100);
+    await c.flushall();
+    await sleep(100);
+    await c.set(done, '1');
+    await waitFor(async () => (await d.exists(done)) === 1, 30_000, 'the last write on the destination');
+    // and every batch applied on the first output applied on the second too (z's among them)
+    const partsOf = (p: number): string[] => applied.filter((m) => m.redisSync.partition === p).map((m) => m.redisSync.batch);
+    await waitFor(() => partsOf(0).every((b) => partsOf(1).includes(b)), 30_000, 'every batch on both partitions');
+    assertSameKeyspace(await keyspaceOf(destination), await keyspaceOf(source), 100);
+    c.disconnect();
+    d.disconnect();
   });
 });

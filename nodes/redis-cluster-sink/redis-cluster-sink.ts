@@ -4,14 +4,13 @@
  * its source (lib/ops/flow-control.ts) so the source only saves positions that were applied.
  */
 import { validateEndpointConfig, type EndpointHandle } from '../../lib/endpoint';
-import { acknowledgePart, type PartInfo } from '../../lib/cluster/parts';
+import { acknowledgePart } from '../../lib/cluster/partition-barrier';
 import { FlowControl } from '../../lib/ops/flow-control';
 import type { Operation } from '../../lib/ops/operation';
 import { DestinationWriter, type ConflictPolicy } from '../../lib/sink/writer';
-import { codeOf, failureStatus, NodeFault, shortCount as short, type NodeMessage as BaseMessage, type NodeRedApi as Api, type NodeStatus, type RuntimeNode } from '../node-red';
+import { codeOf, failureStatus, NodeFault, shortCount as short, StatusThrottle, type NodeRedApi as Api, type NodeStatus, type OpsMessage, type RuntimeNode } from '../node-red';
 
-type NodeMessage = BaseMessage & { redisSync?: PartInfo };
-type NodeRedNode = RuntimeNode<NodeMessage>;
+type NodeRedNode = RuntimeNode<OpsMessage>;
 type NodeRedApi = Api<SinkDef, NodeRedNode>;
 
 /** Within Node-RED's own 15 s limit for a node to close. */
@@ -52,9 +51,7 @@ export = function register(RED: NodeRedApi): void {
     let applied = 0;
     const sources = new Set<string>();
     let failed: Error | null = null;
-    let statusTimer: NodeJS.Timeout | null = null;
     let closing = false;
-    let statusAt = 0;
     /** Dropped FUNCTION commands are said once per run (the stats count every one). */
     let functionsDropped = false;
     /** Keys the destination evicted since the start: once any, the status stays red with the count. */
@@ -115,7 +112,7 @@ export = function register(RED: NodeRedApi): void {
     }
 
     /** Hands a batch to the writer; resolves once it is handed in, with the promise of its application. */
-    async function handIn(msg: NodeMessage): Promise<{ applied: Promise<void> }> {
+    async function handIn(msg: OpsMessage): Promise<{ applied: Promise<void> }> {
       const ops = msg.payload;
       if (!Array.isArray(ops)) throw new NodeFault('INPUT', RED._('redis-cluster-sink.errors.notOps'));
       const meta = msg.redisSync ?? {};
@@ -135,19 +132,9 @@ export = function register(RED: NodeRedApi): void {
       return { fill: 'yellow', shape: 'dot', text: RED._('redis-cluster-sink.status.appliedDropped', { n: short(applied), dropped: what }) };
     }
 
-    /** At most four status updates a second: one per batch would flood the editor. */
-    function showApplied(): void {
-      const wait = statusAt + 250 - Date.now();
-      if (wait > 0) {
-        statusTimer ??= setTimeout(() => {
-          statusTimer = null;
-          showApplied();
-        }, wait);
-        return;
-      }
-      statusAt = Date.now();
+    const appliedShown = new StatusThrottle(250, () => {
       if (!failed) node.status(evicted > 0 ? evictedStatus() : appliedStatus());
-    }
+    });
 
     node.on('input', (msg, send, done) => {
       // after a failure nothing more is applied (later batches depend on it): it was reported once
@@ -171,7 +158,7 @@ export = function register(RED: NodeRedApi): void {
             applied += n;
             // a batch a slot router split into parts is acknowledged once all parts are applied
             acknowledgePart(msg.redisSync ?? {});
-            showApplied();
+            appliedShown.changed();
             send({ ...msg, payload: { applied: n, total: applied, stats: writer?.stats } });
             done();
           },
@@ -208,7 +195,7 @@ export = function register(RED: NodeRedApi): void {
       void Promise.race([confirmed, cutOff]).then(() => {
         closing = true;
         clearTimeout(timer);
-        if (statusTimer) clearTimeout(statusTimer);
+        appliedShown.close();
         writer?.close();
         done();
       });

@@ -5,10 +5,9 @@
 import { FilterError, OpFilter } from '../../lib/ops/filter';
 import { readFilterSettings, type OpFilterText } from '../../lib/ops/filter-config';
 import type { Operation } from '../../lib/ops/operation';
-import { failureStatus, shortCount as short, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode } from '../node-red';
+import { failureStatus, shortCount as short, StatusThrottle, type NodeRedApi as Api, type OpsMessage, type RuntimeNode } from '../node-red';
 
-type NodeMessage = BaseMessage & { redisSync?: Record<string, unknown> };
-type NodeRedNode = RuntimeNode<NodeMessage>;
+type NodeRedNode = RuntimeNode<OpsMessage>;
 type NodeRedApi = Api<FilterDef, NodeRedNode>;
 
 interface FilterDef extends OpFilterText {
@@ -17,8 +16,6 @@ interface FilterDef extends OpFilterText {
   /** Dropped operations go to a second output. */
   droppedOutput?: boolean;
 }
-
-const STATUS_EVERY_MS = 1000;
 
 export = function register(RED: NodeRedApi): void {
   function RedisOpFilterNode(this: NodeRedNode, def: FilterDef): void {
@@ -32,18 +29,14 @@ export = function register(RED: NodeRedApi): void {
     // a loss is said once per command name (with what happened) and counted on in the status
     const filter = configError === null ? new OpFilter(config, (_command, why) => node.warn(RED._('redis-op-filter.log.lost', { why }))) : null;
     const droppedOutput = def.droppedOutput === true;
-    let statusTimer: NodeJS.Timeout | null = null;
-    let statusAt = 0;
 
     if (configError !== null) {
       node.error(configError.message);
       node.status({ fill: 'red', shape: 'ring', text: RED._('redis-op-filter.status.invalid') });
     }
 
-    function showCounts(): void {
-      statusTimer = null;
+    const countsShown = new StatusThrottle(1000, () => {
       if (filter === null || filter.failure !== null) return;
-      statusAt = Date.now();
       const { kept, dropped, lost } = filter.stats;
       const counts = { kept: short(kept), dropped: short(dropped) };
       const losses = Object.entries(lost);
@@ -52,15 +45,7 @@ export = function register(RED: NodeRedApi): void {
         const what = losses.sort((a, b) => b[1] - a[1]).map(([name, n]) => `${short(n)} ${name}`).join(', ');
         node.status({ fill: 'yellow', shape: 'dot', text: RED._('redis-op-filter.status.countsLost', { ...counts, lost: what }) });
       }
-    }
-
-    // at 100k+ ops/s a status per batch would flood the editor: at most one a second, and the last one always
-    function countsChanged(): void {
-      if (statusTimer !== null) return;
-      const wait = STATUS_EVERY_MS - (Date.now() - statusAt);
-      if (wait <= 0) showCounts();
-      else statusTimer = setTimeout(showCounts, wait);
-    }
+    });
 
     node.on('input', (msg, send, done) => {
       if (filter === null) return done(configError as Error);
@@ -78,7 +63,7 @@ export = function register(RED: NodeRedApi): void {
       // Always sent, even empty: the source waits for the sink to acknowledge each batch,
       // and a batch that never reached the sink would stall it.
       msg.payload = result.kept;
-      let droppedMsg: NodeMessage | null = null;
+      let droppedMsg: OpsMessage | null = null;
       if (droppedOutput && result.dropped.length > 0) {
         // without `source`: no sink acknowledges this half, the first output's batch is the one acknowledged
         const meta = { ...msg.redisSync };
@@ -86,12 +71,12 @@ export = function register(RED: NodeRedApi): void {
         droppedMsg = { topic: msg.topic, payload: result.dropped, redisSync: meta };
       }
       send(droppedOutput ? [msg, droppedMsg] : [msg]);
-      countsChanged();
+      countsShown.changed();
       done();
     });
 
     node.on('close', (_removed, done) => {
-      if (statusTimer !== null) clearTimeout(statusTimer);
+      countsShown.close();
       done();
     });
   }

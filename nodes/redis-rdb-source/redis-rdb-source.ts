@@ -6,7 +6,8 @@
 import { RdbFileSource, type RdbInput } from '../../lib/backup/rdb-file';
 import { FlowControl } from '../../lib/ops/flow-control';
 import { RdbError } from '../../lib/rdb/errors';
-import { failureStatus, NodeFault, shortCount as short, sinkDeployed, type NodeMessage, type NodeRedApi as Api, type NodeStatus, type RuntimeNode } from '../node-red';
+import { sinkDeployed } from '../deployed-flow';
+import { failureStatus, NodeFault, shortCount as short, type NodeMessage, type NodeRedApi as Api, type NodeStatus, type OpsMessage, type RuntimeNode } from '../node-red';
 
 type NodeRedNode = RuntimeNode;
 type NodeRedApi = Api<RdbSourceDef, NodeRedNode>;
@@ -84,7 +85,8 @@ export = function register(RED: NodeRedApi): void {
         batchOps: num(def.batchOps, 1000),
         onBatch: async (ops) => {
           const seq = await flow.acquire(s.progress.shard, null);
-          node.send([{ topic: 'redis-sync/ops', payload: ops, redisSync: { source: def.id, shard: s.progress.shard, seq } }, null]);
+          const batch: OpsMessage = { topic: 'redis-sync/ops', payload: ops, redisSync: { source: def.id, shard: s.progress.shard, seq } };
+          node.send([batch, null]);
         },
       });
       source = s;

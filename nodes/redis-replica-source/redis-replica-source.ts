@@ -11,9 +11,9 @@ import type { ReplicationError } from '../../lib/replication/errors';
 import type { ReplPosition } from '../../lib/replication/link';
 import type { SyncMode } from '../../lib/replication/session';
 import { ReplicaSource, type SourceProgress } from '../../lib/replication/source';
-import { failureStatus, NodeFault, shortCount as short, sinkDeployed, type ReplicaSourceHandle, type NodeMessage as BaseMessage, type NodeRedApi as Api, type RuntimeNode, type NodeStatus } from '../node-red';
+import { sinkDeployed } from '../deployed-flow';
+import { failureStatus, NodeFault, shortCount as short, type ReplicaSourceHandle, type NodeMessage, type NodeRedApi as Api, type OpsMessage, type RuntimeNode, type NodeStatus } from '../node-red';
 
-type NodeMessage = BaseMessage;
 type NodeRedNode = RuntimeNode<NodeMessage> & { replicaSource?: ReplicaSourceHandle };
 type NodeRedApi = Api<SourceDef, NodeRedNode>;
 
@@ -154,7 +154,8 @@ export = function register(RED: NodeRedApi): void {
         syncCommand: def.syncCommand,
         onBatch: async (ops: Operation[], shard: string, position: ReplPosition | null) => {
           const seq = await flow.acquire(shard, position);
-          node.send([{ topic: 'redis-sync/ops', payload: ops, redisSync: { source: def.id, shard, seq } }, null]);
+          const batch: OpsMessage = { topic: 'redis-sync/ops', payload: ops, redisSync: { source: def.id, shard, seq } };
+          node.send([batch, null]);
         },
         onPassed: (shard, position) => flow.pass(shard, position),
         // where a sink may consume the stream, only what a sink applied is a safe resume point,
