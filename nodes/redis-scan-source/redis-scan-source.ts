@@ -11,7 +11,8 @@ import type { ReplicationError } from '../../lib/replication/errors';
 import type { ReplPosition } from '../../lib/replication/link';
 import type { SyncMode } from '../../lib/replication/session';
 import { ScanSource, type ScanSourceProgress } from '../../lib/scan/source';
-import { failureStatus, NodeFault, shortCount as short, type DeployedNode, type NodeMessage, type NodeRedApi as Api, type RuntimeNode, type NodeStatus } from '../node-red';
+import { sinkDeployed } from '../deployed-flow';
+import { failureStatus, NodeFault, shortCount as short, type NodeMessage, type NodeRedApi as Api, type OpsMessage, type RuntimeNode, type NodeStatus } from '../node-red';
 
 type NodeRedNode = RuntimeNode<NodeMessage>;
 type NodeRedApi = Api<ScanSourceDef, NodeRedNode>;
@@ -30,17 +31,6 @@ interface ScanSourceDef {
 }
 
 const MB = 1024 * 1024;
-
-/** Whether a redis-cluster-sink may consume this source's batches (see sinkDeployed in the replica source). */
-function sinkDeployed(RED: NodeRedApi): boolean {
-  const disabledTabs = new Set<string>();
-  const sinks: DeployedNode[] = [];
-  RED.nodes.eachNode((n) => {
-    if (n.type === 'tab' && n.disabled === true) disabledTabs.add(n.id);
-    else if (n.type === 'redis-cluster-sink' && n.d !== true) sinks.push(n);
-  });
-  return sinks.some((n) => n.z === undefined || !disabledTabs.has(n.z));
-}
 
 function num(v: string | number | undefined, fallback: number): number {
   const n = typeof v === 'number' ? v : Number(String(v ?? '').trim());
@@ -129,7 +119,8 @@ export = function register(RED: NodeRedApi): void {
         setKeyspaceEvents: def.setKeyspaceEvents === true,
         onBatch: async (ops: Operation[], shard: string, position: ReplPosition) => {
           const seq = await flow.acquire(shard, position);
-          node.send([{ topic: 'redis-sync/ops', payload: ops, redisSync: { source: def.id, shard, seq } }, null]);
+          const batch: OpsMessage = { topic: 'redis-sync/ops', payload: ops, redisSync: { source: def.id, shard, seq } };
+          node.send([batch, null]);
         },
         confirmedOnly: () => sinkDeployed(RED),
       });
