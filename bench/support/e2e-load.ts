@@ -24,6 +24,12 @@ export interface PacedLoadOptions {
   intervalMs?: number;
   keySpace?: number;
   host?: string;
+  /**
+   * The destination's events that mean a probe arrived, and the notify-keyspace-events that
+   * publish them: default `set` (K$); a sink that writes probes with RESTORE (the scan
+   * source's live changes) notifies `restore` (class g).
+   */
+  arrival?: { events: string[]; flags: string };
 }
 
 export interface LagStats {
@@ -96,12 +102,13 @@ export class PacedLoad {
     await this.admin.connect();
     const cfg = (await this.admin.config('GET', 'notify-keyspace-events')) as string[];
     this.oldNotify = cfg[1] ?? '';
-    await this.admin.config('SET', 'notify-keyspace-events', 'K$');
+    const arrival = this.opts.arrival ?? { events: ['set'], flags: 'K$' };
+    await this.admin.config('SET', 'notify-keyspace-events', arrival.flags);
     this.sub = new Redis({ host: this.host, port: this.opts.dstPort, lazyConnect: true, maxRetriesPerRequest: null });
     await this.sub.connect();
     const prefix = '__keyspace@0__:lagprobe:';
     this.sub.on('pmessage', (_pattern: string, channel: string, event: string) => {
-      if (event !== 'set') return;
+      if (!arrival.events.includes(event)) return;
       const seq = Number(channel.slice(prefix.length));
       const p = this.probes[seq];
       if (!p || p.lagMs !== null) return;
