@@ -155,10 +155,6 @@ export class DestinationWriter {
     this.eviction = new EvictionWatch({ allow: opts.allowEviction === true, onEvicted: opts.onEvicted, onUnchecked: opts.onEvictionUnchecked }, this.stats);
   }
 
-  get isCluster(): boolean {
-    return this.dest.cluster;
-  }
-
   /**
    * Connects (see Destination.connect), and refuses an evicting destination (eviction.ts),
    * which no retry cures.
