@@ -47,6 +47,12 @@ export interface ReplicaLinkOptions {
   psyncCommand?: string;
   syncCommand?: string;
   /**
+   * Ask for an RDB without keys and functions (`REPLCONF rdb-filter-only ""`, Redis 7.0+:
+   * replconfCommand in replication.c; the master then streams it diskless). An older master
+   * refuses the option ("Unrecognized REPLCONF option") and sends the whole RDB.
+   */
+  rdbFilterOnly?: boolean;
+  /**
    * Receives everything in order, synchronously, as it arrives. It must store it at once
    * (the spool); an exception stops the link with that error.
    */
@@ -112,6 +118,7 @@ export class ReplicaLink extends EventEmitter {
       idleTimeoutMs: opts.idleTimeoutMs ?? 60_000,
       psyncCommand: opts.psyncCommand ?? 'PSYNC',
       syncCommand: opts.syncCommand ?? 'SYNC',
+      rdbFilterOnly: opts.rdbFilterOnly ?? false,
     };
   }
 
@@ -229,6 +236,8 @@ export class ReplicaLink extends EventEmitter {
     if (lp instanceof RespError) throw this.refused(at, 'REPLCONF', lp);
     // Old masters reject the capa option; then they send neither EOF-marked RDBs nor PSYNC2 replies.
     await this.command(['REPLCONF', 'capa', 'eof', 'capa', 'psync2']);
+    // after capa eof: a master refuses a filter to a replica that cannot take a diskless transfer
+    if (this.opts.rdbFilterOnly) await this.command(['REPLCONF', 'rdb-filter-only', '']);
     const pos = this.opts.position;
     const psync = this.opts.psyncCommand;
     const reply = await this.psyncReply(pos ? [psync, pos.replid, pos.offset + 1] : [psync, '?', -1], false);

@@ -299,6 +299,8 @@ export class ReplicaSession extends EventEmitter {
           host: at.host,
           port: at.port,
           ...this.opts.syncCommands?.(at.host, at.port),
+          // incremental only discards the snapshot: where the master can, it sends one without keys
+          rdbFilterOnly: this.mode === 'incremental',
           position: asked,
           onRecord: (rec) => this.onRecord(rec),
         });
