@@ -6,6 +6,7 @@ import type { SourceProgress } from '../lib/replication/source';
  * The slice of the Node-RED runtime API that this package's nodes use (the project has no
  * @types/node-red), and what their status texts share.
  */
+import { SyncError } from '../lib/errors';
 import type { RedisSyncInfo } from '../lib/ops/message';
 
 export interface NodeMessage {
@@ -119,15 +120,7 @@ export function shortCount(n: number): string {
 }
 
 /** A fault of a node's own settings (CONFIG) or of a message it was given (INPUT): its code goes in the status. */
-export class NodeFault extends Error {
-  constructor(
-    readonly code: 'CONFIG' | 'INPUT',
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
-}
+export class NodeFault extends SyncError<'CONFIG' | 'INPUT'> {}
 
 /** Node-RED shows a status best in under 20 characters; the whole error goes to done(err). */
 const STATUS_MAX = 20;
@@ -147,10 +140,9 @@ const CAUSES: Readonly<Record<string, Cause>> = {
   EVICTION: 'evictionPolicy',
 };
 
-/** The code of an error: the destination's reply code for a refused command (e.g. WRONGTYPE), else the error's own; '' for none. */
+/** The code a status shows (see SyncError.statusCode); '' for an error of no code, not this package's. */
 export function codeOf(err: unknown): string {
-  const e = err as { code?: unknown; reply?: { code?: unknown } | null } | null;
-  return typeof e?.reply?.code === 'string' ? e.reply.code : typeof e?.code === 'string' ? e.code : '';
+  return err instanceof SyncError ? err.statusCode : '';
 }
 
 /**

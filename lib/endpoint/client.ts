@@ -5,6 +5,7 @@
 import type net from 'node:net';
 import type tls from 'node:tls';
 import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { SyncError } from '../errors';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   resolveAuth,
@@ -120,5 +121,5 @@ function toTlsOptions(cfg: EndpointTls | undefined): tls.ConnectionOptions | und
 
 function assertValid(cfg: EndpointConfig): void {
   const problems = validateEndpointConfig(cfg);
-  if (problems.length > 0) throw new Error(`invalid Redis endpoint: ${problems.join('; ')}`);
+  if (problems.length > 0) throw new SyncError('CONFIG', `invalid Redis endpoint: ${problems.join('; ')}`);
 }

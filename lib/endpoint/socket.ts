@@ -1,5 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
+import { SyncError } from '../errors';
 import { formatHostPort } from './config';
 
 /** One node to open a raw RESP connection to (the replica link, the sink's pipelines, the precheck's probes). */
@@ -20,15 +21,8 @@ export interface SocketTarget {
 export type SocketFaultCode = 'CONNECT' | 'TLS' | 'TLS_REQUIRED';
 
 /** `cause`: Node's error, where there is one (its message says what TLS disliked). */
-export class SocketFault extends Error {
+export class SocketFault extends SyncError<SocketFaultCode> {
   override readonly name = 'SocketFault';
-  constructor(
-    readonly code: SocketFaultCode,
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
 }
 
 /**

@@ -23,6 +23,7 @@
  * - dbs: MOVE, COPY … DB and SWAPDB name a second db, which the db filter and the remap
  *   apply to as well. PUBLISH, SPUBLISH, SCRIPT and FUNCTION are not bound to a db.
  */
+import { SyncError } from '../errors';
 import { COMMUNITY_COMMANDS, ENHANCED_COMMANDS } from './command-sets';
 import { ALL_WRITE_COMMANDS, KNOWN_COMMANDS, leftBehind, Rule, ruleOf, sortOptions } from './commands';
 import { dbNumber } from './db-list';
@@ -36,15 +37,14 @@ export interface FilterResult {
 }
 
 /** A flush met under the "error" flush policy: the sync must stop here. */
-export class FilterError extends Error {
-  readonly code = 'FLUSH';
+export class FilterError extends SyncError<'FLUSH'> {
   constructor(
     readonly command: string,
     readonly db: number,
     readonly offset: number,
     readonly shard: string,
   ) {
-    super(`${command} in db ${db} at source offset ${offset} (shard ${shard}): the flush policy is "error", so the sync stops here`);
+    super('FLUSH', `${command} in db ${db} at source offset ${offset} (shard ${shard}): the flush policy is "error", so the sync stops here`);
     this.name = 'FilterError';
   }
 }

@@ -1,3 +1,5 @@
+import { SyncError } from '../errors';
+
 export type ReplicationErrorCode =
   | 'CONNECT'
   | 'CLOSED'
@@ -20,14 +22,10 @@ export type ReplicationErrorCode =
 /** Faults a retry can cure; the others need the user to change something. */
 const RETRYABLE: ReadonlySet<ReplicationErrorCode> = new Set(['CONNECT', 'CLOSED', 'TIMEOUT', 'LOADING', 'NOMASTERLINK', 'SYNC_FAILED', 'PROTOCOL']);
 
-export class ReplicationError extends Error {
+export class ReplicationError extends SyncError<ReplicationErrorCode> {
   override readonly name = 'ReplicationError';
-  constructor(
-    readonly code: ReplicationErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+  constructor(code: ReplicationErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
   }
 
   get retryable(): boolean {

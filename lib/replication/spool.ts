@@ -47,6 +47,7 @@ import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
+import { SyncError } from '../errors';
 
 /** Record types the replica link writes; the framing itself accepts any type 0-255. */
 export const SpoolRecord = {
@@ -112,15 +113,8 @@ export interface SpoolRecovery {
 
 export type SpoolErrorCode = 'FULL' | 'CORRUPT' | 'IO' | 'CLOSED' | 'LOCKED';
 
-export class SpoolError extends Error {
+export class SpoolError extends SyncError<SpoolErrorCode> {
   override readonly name: string = 'SpoolError';
-  constructor(
-    readonly code: SpoolErrorCode,
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
 }
 
 export class SpoolFullError extends SpoolError {

@@ -6,20 +6,19 @@
  * - `RespProtocolError` is *thrown*: the bytes are not RESP. The stream position is lost, so
  *   the only safe reaction is to drop the connection (and, for replication, resync).
  */
+import { SyncError } from '../errors';
 
 /** A reply of type `-` or `!`. Extends Error so it can be handed to `done(err)` or rejected as is. */
-export class RespError extends Error {
+export class RespError extends SyncError {
   override readonly name = 'RespError';
-  /**
-   * First word of the message ("ERR", "WRONGTYPE", "MOVED", "NOAUTH", ...): Redis's convention
-   * for a machine-readable error class, which callers dispatch on.
-   */
-  readonly code: string;
 
+  /**
+   * The code is the first word of the message ("ERR", "WRONGTYPE", "MOVED", "NOAUTH", ...):
+   * Redis's convention for a machine-readable error class, which callers dispatch on.
+   */
   constructor(message: string) {
-    super(message);
     const space = message.indexOf(' ');
-    this.code = space === -1 ? message : message.slice(0, space);
+    super(space === -1 ? message : message.slice(0, space), message);
   }
 }
 
@@ -40,18 +39,18 @@ export type RespProtocolErrorCode =
   | 'BAD_VALUE';
 
 /** Thrown when the input is not valid RESP. After it, the parser refuses further input. */
-export class RespProtocolError extends Error {
+export class RespProtocolError extends SyncError<RespProtocolErrorCode> {
   override readonly name = 'RespProtocolError';
 
   constructor(
-    readonly code: RespProtocolErrorCode,
+    code: RespProtocolErrorCode,
     /** Absolute byte offset, counted from the first byte ever pushed into the parser. */
     readonly offset: number,
     detail: string,
     /** The offending byte, when a single byte is at fault. */
     readonly byte?: number,
   ) {
-    super(`RESP ${code} at byte ${offset}: ${detail}`);
+    super(code, `RESP ${code} at byte ${offset}: ${detail}`);
   }
 }
 

@@ -116,7 +116,7 @@ export class Destination {
         if (initial && (this.closed || (err instanceof SinkError && err.permanent))) throw err;
         if (Date.now() - since > RECONNECT_FOR_MS) {
           if (initial) throw err;
-          throw new SinkError('CONNECTION', `the destination could not be reached again for ${RECONNECT_FOR_MS / 1000} s: ${err instanceof Error ? err.message : String(err)}`);
+          throw new SinkError('CONNECT', `the destination could not be reached again for ${RECONNECT_FOR_MS / 1000} s: ${err instanceof Error ? err.message : String(err)}`);
         }
         cause = err;
       }
@@ -370,7 +370,7 @@ async function databasesOf(c: NodeConnection): Promise<number> {
 }
 
 export function connectionError(reason: unknown): SinkError {
-  return new SinkError('CONNECTION', reason instanceof Error ? reason.message : String(reason));
+  return new SinkError('CONNECT', reason instanceof Error ? reason.message : String(reason));
 }
 
 /** Between two tries to reach the destination: 100 ms, doubling up to 2 s. */

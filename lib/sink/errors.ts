@@ -1,8 +1,9 @@
+import { SyncError } from '../errors';
 import type { RespError } from '../resp/errors';
 
 export type SinkErrorCode =
+  /** No connection to the destination: not opened, lost, or its slot map unreadable (retried, up to a point). */
   | 'CONNECT'
-  | 'CONNECTION'
   /** Refused credentials, or a server that wants a password and got none. */
   | 'AUTH'
   /** A TLS-only port reached without TLS. */
@@ -38,14 +39,19 @@ const REMEDIES: Readonly<Record<string, string>> = {
  * the key and the source offset, and `reply` holds the destination's error (OOM, READONLY,
  * NOPERM, WRONGTYPE, BUSYKEY …), so a Catch node can tell them apart.
  */
-export class SinkError extends Error {
+export class SinkError extends SyncError<SinkErrorCode> {
   override readonly name = 'SinkError';
   constructor(
-    readonly code: SinkErrorCode,
+    code: SinkErrorCode,
     message: string,
     readonly reply: RespError | null = null,
   ) {
-    super(message);
+    super(code, message);
+  }
+
+  /** A refused command shows the destination's reason (WRONGTYPE, OOM …), not REPLY. */
+  override get statusCode(): string {
+    return this.reply?.code ?? this.code;
   }
 
   /** A fault of the configuration, not of the network: trying again cannot cure it. */
