@@ -1,9 +1,10 @@
 export { RdbError, type RdbErrorCode } from './errors';
 export type { RdbEvent, RdbKey } from './events';
-export { RdbParser, type RdbParserOptions } from './parser';
+export { decodeRawValue, RdbParser, type RdbParserOptions } from './parser';
 export { parseRdbStream, parseRdbFile } from './source';
-export { buildDumpPayload, parseDumpPayload } from './dump';
-export { RdbJsonBuilder, jsonBytes, type RdbJson } from './json';
+export { buildDumpPayload, DumpPayload, parseDumpPayload } from './dump';
+export { describeFunction, RdbJsonBuilder, jsonBytes, type RdbJson } from './json';
+export { downgradeStream, isStreamType, streamTypeOfRdb } from './stream';
 export { RdbType } from './types';
 export { rdbVersionOfServer } from './versions';
 export type * from './types';

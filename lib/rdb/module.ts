@@ -1,5 +1,5 @@
 import { RdbError } from './errors';
-import type { RdbReads } from './parser';
+import type { RdbReads } from './reads';
 
 const NAME_CHARSET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 

@@ -5,6 +5,7 @@ import { decodeIntset } from './intset';
 import * as listpack from './listpack';
 import * as lzf from './lzf';
 import { decodeModuleValue, moduleNameFromId } from './module';
+import type { RdbReads } from './reads';
 import { decodeStreamNode, readStreamTail, type StreamTail } from './stream';
 import { RdbType as RdbTypes, type HashFieldExpire, type KeyValue, type StreamEntry, type ValueKind } from './types';
 import { decodeZiplist } from './ziplist';
@@ -197,7 +198,7 @@ export function parseScore(text: Buffer, offset: number): number {
  * It holds only the bytes of the item being parsed (one small key, or one element of a
  * big key), never the whole file.
  */
-export class RdbParser {
+export class RdbParser implements RdbReads {
   /** RDB format version from the header (0 before the header was read). */
   version = 0;
   /** Bytes after the end of the snapshot, when `allowTrailingData` is set. */
@@ -1289,9 +1290,6 @@ export class RdbParser {
     this.state = this.valueOnly ? State.Done : State.Opcode;
   }
 }
-
-/** The parser's primitive reads, which the stream and module value decoders build on. */
-export type RdbReads = Pick<RdbParser, 'u8' | 'bytes' | 'len' | 'lenBig' | 'str' | 'int64le' | 'double8' | 'offset'>;
 
 function withScores(members: Buffer[], scores: number[]): Array<[Buffer, number]> {
   const out = list<[Buffer, number]>(members.length);

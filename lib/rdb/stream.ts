@@ -1,6 +1,6 @@
 import { RdbError } from './errors';
 import { decodeListpack } from './listpack';
-import type { RdbReads } from './parser';
+import type { RdbReads } from './reads';
 import { RdbType, type StreamConsumer, type StreamEntry, type StreamGroup, type StreamId, type StreamPendingEntry } from './types';
 
 const FLAG_DELETED = 1;

@@ -1,4 +1,4 @@
-import { decodeRawValue } from '../rdb/parser';
+import { decodeRawValue } from '../rdb';
 import type { CommandOp } from '../ops/operation';
 import type { CommandArg } from '../resp/encoder';
 import { SinkError } from './errors';

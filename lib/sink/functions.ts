@@ -1,4 +1,4 @@
-import { describeFunction } from '../rdb/json';
+import { describeFunction } from '../rdb';
 
 /**
  * Function libraries are new in Redis 7.0: a destination before it has no FUNCTION and can

@@ -1,5 +1,4 @@
-import { DumpPayload } from '../rdb/dump';
-import { downgradeStream, isStreamType, streamTypeOfRdb } from '../rdb/stream';
+import { downgradeStream, DumpPayload, isStreamType, streamTypeOfRdb } from '../rdb';
 import type { BulkWriter, CommandArg } from '../resp/encoder';
 
 /** A snapshot key's serialized value as the source wrote it. */

@@ -1,6 +1,5 @@
 import type { KeyOp } from '../ops/operation';
-import { decodeRawValue } from '../rdb/parser';
-import type { KeyValue } from '../rdb/types';
+import { decodeRawValue, type KeyValue } from '../rdb';
 import type { CommandArg } from '../resp/encoder';
 import { RespError } from '../resp/errors';
 import type { RespValue } from '../resp/parser';

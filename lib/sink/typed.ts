@@ -1,6 +1,6 @@
 import { hashTagForSlot, slotOf } from '../cluster/slots';
 import type { CommandArg } from '../resp/encoder';
-import type { KeyValue, StreamId, StreamValue } from '../rdb/types';
+import type { KeyValue, StreamId, StreamValue } from '../rdb';
 
 /** Elements per command: keeps each command well under proto-max-bulk-len and quick to run. */
 const PER_COMMAND = 500;
