@@ -34,7 +34,12 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
-export class NodeConn {
+/**
+ * One connection a check probes a node through: one command at a time, each with a deadline,
+ * and an opening whose failure is classified for a finding (OpenFailure). Not the sink's
+ * NodeConnection, which pipelines batches and has no deadline per command.
+ */
+export class ProbeConnection {
   readonly address: string;
   /** The reply to the PING of the opening, when it was an error (NOPERM for a user without +ping). */
   pingRefused: RespError | null = null;
@@ -66,7 +71,7 @@ export class NodeConn {
    * Connects (TLS when the endpoint says so), authenticates as the endpoint's user and PINGs.
    * Rejects with an OpenFailure naming the address and, for a refusal, the server's reply.
    */
-  static async open(cfg: EndpointConfig, host: string, port: number): Promise<NodeConn> {
+  static async open(cfg: EndpointConfig, host: string, port: number): Promise<ProbeConnection> {
     const so = toSocketOptions(cfg, host, port);
     let socket: net.Socket;
     try {
@@ -74,7 +79,7 @@ export class NodeConn {
     } catch (err) {
       throw err instanceof SocketFault ? OpenFailure.of(err) : err;
     }
-    const conn = new NodeConn(socket, host, port, so.tls, so.connectTimeoutMs);
+    const conn = new ProbeConnection(socket, host, port, so.tls, so.connectTimeoutMs);
     try {
       if (so.auth !== undefined) {
         const { username, password } = so.auth;

@@ -9,7 +9,7 @@ import { discoverTopology, type RedisLike, type Topology } from '../cluster/topo
 import { DEFAULT_CONNECT_TIMEOUT_MS, describeEndpoint, formatHostPort, validateEndpointConfig, type EndpointConfig } from '../endpoint';
 import { RespError } from '../resp/errors';
 import { infoNumber, parseInfo, type Info } from '../server/info';
-import { NodeConn, OpenFailure, type OpenFailureKind } from './connection';
+import { OpenFailure, ProbeConnection, type OpenFailureKind } from './connection';
 import { SkipCheck, type Finding, type PrecheckOptions, type Side } from './types';
 import { text } from './values';
 
@@ -19,7 +19,7 @@ export interface MasterState {
   /** host:port */
   address: string;
   slots: SlotRange[];
-  conn: NodeConn | null;
+  conn: ProbeConnection | null;
   /** INFO (default sections), when the server answered it. */
   info: Info | null;
   /** The raw INFO text (for its section headers). */
@@ -41,7 +41,7 @@ export class EndpointState {
   topology: Topology | null = null;
   /** Set when nothing of this endpoint can be checked (and the findings say why). */
   unusable: string | null = null;
-  private readonly extra = new Set<NodeConn>();
+  private readonly extra = new Set<ProbeConnection>();
 
   constructor(
     readonly side: Side,
@@ -61,8 +61,8 @@ export class EndpointState {
   }
 
   /** A connection of its own to a master (for SELECT, or commands that change the connection's state); closed with the context. */
-  async open(m: MasterState): Promise<NodeConn> {
-    const conn = await NodeConn.open(this.config, m.host, m.port);
+  async open(m: MasterState): Promise<ProbeConnection> {
+    const conn = await ProbeConnection.open(this.config, m.host, m.port);
     this.extra.add(conn);
     return conn;
   }
@@ -89,10 +89,10 @@ export class EndpointState {
     const cfg = this.config;
     const seeds = cfg.mode === 'cluster' ? cfg.seeds : [{ host: cfg.host, port: cfg.port }];
     const failures: OpenFailure[] = [];
-    let seed: { conn: NodeConn; host: string; port: number } | null = null;
+    let seed: { conn: ProbeConnection; host: string; port: number } | null = null;
     for (const s of seeds) {
       try {
-        seed = { conn: await NodeConn.open(cfg, s.host, s.port), ...s };
+        seed = { conn: await ProbeConnection.open(cfg, s.host, s.port), ...s };
         break;
       } catch (err) {
         failures.push(asOpenFailure(err, formatHostPort(s.host, s.port)));
@@ -145,13 +145,13 @@ export class EndpointState {
         const { host, port } = shard.master;
         const address = formatHostPort(host, port);
         const base = { host, port, address, slots: shard.slots };
-        let conn: NodeConn;
+        let conn: ProbeConnection;
         if (address === this.seedAddress && !seedUsed) {
           seedUsed = true;
           conn = seedConn;
         } else {
           try {
-            conn = await NodeConn.open(cfg, host, port);
+            conn = await ProbeConnection.open(cfg, host, port);
           } catch (err) {
             const f = asOpenFailure(err, address);
             this.findings.push(this.openFinding(f, 'error', ` (a master serving slots ${formatSlotRanges(shard.slots)})`));
@@ -230,7 +230,7 @@ export interface WriteRate {
 }
 
 async function sampleWriteRate(m: MasterState, ms: number): Promise<WriteRate> {
-  const conn = m.conn as NodeConn;
+  const conn = m.conn as ProbeConnection;
   const sample = async (): Promise<{ at: number; info: Info }> => {
     const r = await conn.call(['INFO']);
     if (r instanceof RespError) throw new SkipCheck(`source ${m.address}: INFO refused (${r.message})`);
@@ -248,7 +248,7 @@ async function sampleWriteRate(m: MasterState, ms: number): Promise<WriteRate> {
   return { bytesPerSecond: Math.max(0, input / elapsed), basis: 'total_net_input_bytes' };
 }
 
-async function readInfo(conn: NodeConn): Promise<Pick<MasterState, 'info' | 'infoText' | 'infoError'>> {
+async function readInfo(conn: ProbeConnection): Promise<Pick<MasterState, 'info' | 'infoText' | 'infoError'>> {
   try {
     const r = await conn.call(['INFO']);
     if (r instanceof RespError) return { info: null, infoText: '', infoError: r.message };
@@ -259,9 +259,9 @@ async function readInfo(conn: NodeConn): Promise<Pick<MasterState, 'info' | 'inf
   }
 }
 
-/** A NodeConn as topology discovery wants it: error replies reject. */
+/** A ProbeConnection as topology discovery wants it: error replies reject. */
 async function rawClient(cfg: EndpointConfig, host: string, port: number): Promise<RedisLike> {
-  const conn = await NodeConn.open(cfg, host, port);
+  const conn = await ProbeConnection.open(cfg, host, port);
   return {
     call: (command, ...args) => conn.ok([command, ...args]),
     disconnect: () => conn.close(),

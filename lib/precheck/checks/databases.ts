@@ -7,7 +7,7 @@
  * RESETSTAT): a command it never ran there may still come, which the messages say.
  */
 import { RespError } from '../../resp/errors';
-import type { NodeConn } from '../connection';
+import type { ProbeConnection } from '../connection';
 import type { PrecheckContext } from '../context';
 import type { Finding } from '../types';
 import { configValue, text } from '../values';
@@ -46,7 +46,7 @@ export async function databases(ctx: PrecheckContext): Promise<Finding[]> {
   }
   let calls: DbCommandCalls | null = null;
   if (!sourceCluster) {
-    const stats = await (src.conn as NodeConn).call(['INFO', 'commandstats']);
+    const stats = await (src.conn as ProbeConnection).call(['INFO', 'commandstats']);
     if (!(stats instanceof RespError)) {
       const t = text(stats);
       calls = { move: 0, swapdb: 0, copy: 0 };
@@ -55,7 +55,7 @@ export async function databases(ctx: PrecheckContext): Promise<Finding[]> {
   }
   let count: number | null = null;
   if (!destinationCluster) {
-    const reply = await (dst.conn as NodeConn).call(['CONFIG', 'GET', 'databases']);
+    const reply = await (dst.conn as ProbeConnection).call(['CONFIG', 'GET', 'databases']);
     const v = reply instanceof RespError ? undefined : configValue(reply, 'databases');
     count = v === undefined ? null : Number(v);
   }

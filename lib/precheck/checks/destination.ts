@@ -2,7 +2,7 @@
 import { formatSlotRanges, SLOT_COUNT, type SlotRange } from '../../cluster/slots';
 import { RespError } from '../../resp/errors';
 import { infoNumber } from '../../server/info';
-import type { NodeConn } from '../connection';
+import type { ProbeConnection } from '../connection';
 import type { MasterState, PrecheckContext } from '../context';
 import type { Finding } from '../types';
 import { configValue, text } from '../values';
@@ -82,7 +82,7 @@ export async function evictionPolicy(ctx: PrecheckContext): Promise<Finding[]> {
     const info = dst.info(m);
     let policy: string | undefined = info.maxmemory_policy;
     if (policy === undefined) {
-      const r = await (m.conn as NodeConn).call(['CONFIG', 'GET', 'maxmemory-policy']);
+      const r = await (m.conn as ProbeConnection).call(['CONFIG', 'GET', 'maxmemory-policy']);
       policy = r instanceof RespError ? undefined : configValue(r, 'maxmemory-policy');
     }
     if (policy === undefined) {

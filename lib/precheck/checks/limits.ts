@@ -5,7 +5,7 @@
  */
 import { RespError } from '../../resp/errors';
 import { infoNumber } from '../../server/info';
-import type { NodeConn } from '../connection';
+import type { ProbeConnection } from '../connection';
 import type { MasterState, PrecheckContext, WriteRate } from '../context';
 import { SkipCheck, type Finding } from '../types';
 import { bytes, configValue, seconds, text } from '../values';
@@ -94,7 +94,7 @@ export async function outputBuffer(ctx: PrecheckContext): Promise<Finding[]> {
 }
 
 async function replicaLimit(m: MasterState): Promise<{ hard: number; soft: number; softSeconds: number }> {
-  const r = await (m.conn as NodeConn).call(['CONFIG', 'GET', 'client-output-buffer-limit']);
+  const r = await (m.conn as ProbeConnection).call(['CONFIG', 'GET', 'client-output-buffer-limit']);
   const value = r instanceof RespError ? undefined : configValue(r, 'client-output-buffer-limit');
   if (value === undefined) throw new SkipCheck(`source ${m.address}: CONFIG GET client-output-buffer-limit refused${r instanceof RespError ? ` (${r.message})` : ''}`);
   // "normal 0 0 0 slave 268435456 67108864 60 pubsub …"; Redis 5+ also accepts "replica" as the class name.
@@ -120,7 +120,7 @@ export async function protoMaxBulkLen(ctx: PrecheckContext): Promise<Finding[]> 
   let limitNode = '';
   const unread: string[] = [];
   for (const m of dstMasters) {
-    const r = await (m.conn as NodeConn).call(['CONFIG', 'GET', 'proto-max-bulk-len']);
+    const r = await (m.conn as ProbeConnection).call(['CONFIG', 'GET', 'proto-max-bulk-len']);
     const v = r instanceof RespError ? undefined : configValue(r, 'proto-max-bulk-len');
     if (v === undefined) unread.push(m.address);
     const n = v === undefined ? DEFAULT_PROTO_MAX_BULK_LEN : Number(v);

@@ -5,7 +5,7 @@
 import { RespError } from '../../resp/errors';
 import type { RespValue } from '../../resp/parser';
 import { infoSections } from '../../server/info';
-import type { NodeConn } from '../connection';
+import type { ProbeConnection } from '../connection';
 import type { EndpointState, MasterState, PrecheckContext } from '../context';
 import { SkipCheck, type Finding } from '../types';
 import { text } from '../values';
@@ -61,7 +61,7 @@ export function moduleFindings(source: Array<{ address: string; mods: ModuleSet 
 }
 
 async function moduleSet(ep: EndpointState, m: MasterState): Promise<ModuleSet> {
-  const r = await (m.conn as NodeConn).call(['MODULE', 'LIST']);
+  const r = await (m.conn as ProbeConnection).call(['MODULE', 'LIST']);
   if (!(r instanceof RespError)) return parseModuleList(r);
   // Before 4.0 there are no modules at all.
   if (/unknown command/i.test(r.message)) return new Map();

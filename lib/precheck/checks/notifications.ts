@@ -7,7 +7,7 @@
  */
 import { RespError } from '../../resp/errors';
 import { KEYSPACE_EVENTS, keyspaceEventsRemedy, missingKeyspaceEvents } from '../../scan/keyspace-events';
-import type { NodeConn } from '../connection';
+import type { ProbeConnection } from '../connection';
 import type { PrecheckContext } from '../context';
 import type { Finding } from '../types';
 import { configValue } from '../values';
@@ -16,7 +16,7 @@ export async function keyspaceNotifications(ctx: PrecheckContext): Promise<Findi
   const findings: Finding[] = [];
   const ready: string[] = [];
   for (const m of ctx.source.reachableMasters()) {
-    const conn = m.conn as NodeConn;
+    const conn = m.conn as ProbeConnection;
     const commands = await conn.call(['COMMAND', 'INFO', 'PSYNC', 'SYNC']);
     const noReplication = Array.isArray(commands) && commands.length === 2 && commands.every((c) => !Array.isArray(c));
     const severity = noReplication ? 'warning' : 'info';

@@ -17,7 +17,7 @@ import { resolveAuth } from '../../endpoint';
 import { RespError } from '../../resp/errors';
 import type { RespValue } from '../../resp/parser';
 import { compareVersions, parseVersion, type Version } from '../../server/info';
-import type { NodeConn } from '../connection';
+import type { ProbeConnection } from '../connection';
 import type { MasterState, PrecheckContext } from '../context';
 import type { Finding } from '../types';
 import { text } from '../values';
@@ -38,8 +38,8 @@ export async function replicationPermission(ctx: PrecheckContext): Promise<Findi
   const configured = resolveAuth(ctx.source.config.username, ctx.source.config.password)?.username ?? 'default';
   const results = await Promise.all(
     masters.map(async (m) => {
-      const commands = await commandTable(m.conn as NodeConn);
-      const user = (await whoami(m.conn as NodeConn)) ?? configured;
+      const commands = await commandTable(m.conn as ProbeConnection);
+      const user = (await whoami(m.conn as ProbeConnection)) ?? configured;
       const verdict = await verify(ctx, m, user, commands);
       return { m, user, commands, verdict };
     }),
@@ -107,7 +107,7 @@ const DISABLED_REMEDY =
 /** COMMAND INFO of the replica's commands: true = known, false = unknown (renamed or disabled), with ACL categories; null when COMMAND is refused. */
 type CommandTable = Map<string, { known: boolean; categories: string[] | undefined }> | null;
 
-async function commandTable(conn: NodeConn): Promise<CommandTable> {
+async function commandTable(conn: ProbeConnection): Promise<CommandTable> {
   const names = ['PING', 'REPLCONF', 'PSYNC', 'SYNC'];
   const r = await conn.call(['COMMAND', 'INFO', ...names]);
   if (!Array.isArray(r)) return null;
@@ -134,13 +134,13 @@ function disabledCommands(commands: CommandTable, verdict: Verdict): { severity:
   return null;
 }
 
-async function whoami(conn: NodeConn): Promise<string | undefined> {
+async function whoami(conn: ProbeConnection): Promise<string | undefined> {
   const r = await conn.call(['ACL', 'WHOAMI']);
   return r instanceof RespError || r === null ? undefined : text(r);
 }
 
 async function verify(ctx: PrecheckContext, m: MasterState, user: string, commands: CommandTable): Promise<Verdict> {
-  const conn = m.conn as NodeConn;
+  const conn = m.conn as ProbeConnection;
   const version = parseVersion(m.info?.redis_version);
   const atLeast = (v: Version): boolean => version !== undefined && compareVersions(version, v) >= 0;
   if (atLeast([7, 0, 0])) {
@@ -156,7 +156,7 @@ async function verify(ctx: PrecheckContext, m: MasterState, user: string, comman
   return replconfProbe(ctx, m);
 }
 
-async function dryRun(conn: NodeConn, user: string): Promise<Verdict | null> {
+async function dryRun(conn: ProbeConnection, user: string): Promise<Verdict | null> {
   const method = 'ACL DRYRUN';
   for (const args of REPLICA_COMMANDS) {
     const r = await conn.call(['ACL', 'DRYRUN', user, ...args]);
@@ -167,7 +167,7 @@ async function dryRun(conn: NodeConn, user: string): Promise<Verdict | null> {
   return { outcome: 'allowed', method };
 }
 
-async function evaluateRules(conn: NodeConn, user: string, commands: CommandTable): Promise<Verdict | null> {
+async function evaluateRules(conn: ProbeConnection, user: string, commands: CommandTable): Promise<Verdict | null> {
   const r = await conn.call(['ACL', 'GETUSER', user]);
   if (r instanceof RespError || !Array.isArray(r)) return null;
   const fields = new Map<string, RespValue>();

@@ -9,7 +9,7 @@ import { rdbVersionOfServer } from '../../rdb';
 import { RespError } from '../../resp/errors';
 import type { RespValue } from '../../resp/parser';
 import { compareVersions, parseVersion, showVersion, type Version } from '../../server/info';
-import type { NodeConn } from '../connection';
+import type { ProbeConnection } from '../connection';
 import type { EndpointState, PrecheckContext } from '../context';
 import { SkipCheck, type Finding } from '../types';
 import { text } from '../values';
@@ -30,11 +30,11 @@ export async function versions(ctx: PrecheckContext): Promise<Finding[]> {
   return versionFindings(source, destination, ctx.options.typedFallback);
 }
 
-function mastersWithVersions(ep: EndpointState): Array<NodeVersion & { conn: NodeConn }> {
+function mastersWithVersions(ep: EndpointState): Array<NodeVersion & { conn: ProbeConnection }> {
   return ep.reachableMasters().map((m) => {
     const version = parseVersion(ep.info(m).redis_version);
     if (version === undefined) throw new SkipCheck(`${ep.side} ${m.address}: INFO shows no redis_version`);
-    return { address: m.address, version, conn: m.conn as NodeConn };
+    return { address: m.address, version, conn: m.conn as ProbeConnection };
   });
 }
 
