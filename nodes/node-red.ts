@@ -1,13 +1,13 @@
 import type { EndpointConfig } from '../lib/endpoint';
+import { SyncError } from '../lib/errors';
 import type { FlowFault } from '../lib/ops/flow-control';
+import type { RedisSyncInfo } from '../lib/ops/message';
 import type { SourceProgress } from '../lib/replication/source';
 
 /**
  * The slice of the Node-RED runtime API that this package's nodes use (the project has no
  * @types/node-red), and what their status texts share.
  */
-import { SyncError } from '../lib/errors';
-import type { RedisSyncInfo } from '../lib/ops/message';
 
 export interface NodeMessage {
   _msgid?: string;
