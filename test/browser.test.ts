@@ -46,7 +46,7 @@ const VIEWPORT = { width: 1280, height: 800 };
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } };
 const TYPES = Object.keys(pkg['node-red'].nodes);
 /** The palette shows the nodes in the order of a sync (Node-RED registers them in the order of node-red.nodes). */
-const PIPELINE = ['redis-precheck', 'redis-replica-source', 'redis-op-filter', 'redis-slot-router', 'redis-cluster-sink'];
+const PIPELINE = ['redis-precheck', 'redis-replica-source', 'redis-rdb-source', 'redis-scan-source', 'redis-op-filter', 'redis-slot-router', 'redis-cluster-sink', 'redis-verify', 'redis-cutover'];
 /**
  * Takes a screenshot; writes it to docs/ when docs/ has none of that name yet or when
  * UPDATE_SCREENSHOTS=1, so that a test run does not leave the committed pictures modified.
