@@ -103,4 +103,18 @@ describe('redis-sync verify', function () {
     assert.equal(option.code, 2);
     assert.match(option.stderr, /--rate: "fast" is not a number/);
   });
+
+  it('exits 2 with one line naming the side for an unreachable server, or a cluster:// URL of a standalone server', async () => {
+    const src = await servers.server();
+    const dst = await servers.server();
+    const deadPort = dst.port;
+    await dst.stop();
+    const unreachable = await run([`redis://${src.host}:${src.port}`, `redis://127.0.0.1:${deadPort}`]);
+    assert.equal(unreachable.code, 2);
+    assert.equal(unreachable.stderr, `redis-sync verify: the destination cannot be reached: 127.0.0.1:${deadPort}: connect ECONNREFUSED 127.0.0.1:${deadPort}\n`);
+    const notCluster = await run([`cluster://${src.host}:${src.port}`, `redis://${src.host}:${src.port}`]);
+    assert.equal(notCluster.code, 2);
+    assert.equal(notCluster.report, null);
+    assert.match(notCluster.stderr, new RegExp(`^redis-sync verify: the source is set up as a cluster, but ${src.host}:${src.port} is a standalone server .*redis://${src.host}:${src.port}\\n$`));
+  });
 });

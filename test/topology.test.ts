@@ -224,7 +224,9 @@ describe('topology', () => {
         answeredBy: { host: master.host, port: master.port },
         shards: [{ id, slots: [[0, SLOT_COUNT - 1]], master: { id, host: master.host, port: master.port }, replicas: [] }],
       });
-      await assert.rejects(discoverTopology(connect, [dead]), new RegExp(`no seed answered \\(127.0.0.1:${dead.port}: `));
+      await assert.rejects(discoverTopology(connect, [dead]), new RegExp(`^Error: 127.0.0.1:${dead.port}: `));
+      const other = { host: '127.0.0.1', port: await deadPort() };
+      await assert.rejects(discoverTopology(connect, [dead, other]), new RegExp(`^Error: none of the 2 nodes answered \\(127.0.0.1:${dead.port}: .*; 127.0.0.1:${other.port}: `));
     });
 
     it('lists its replicas, which pickNode takes once online', async () => {

@@ -73,10 +73,13 @@ export async function discoverTopology(
       return await askSeed(connect, seed, opts);
     } catch (err) {
       if (opts.signal?.aborted) throw err;
-      failures.push(`${seed.host}:${seed.port}: ${(err as Error).message}`);
+      // connection errors already start with the address; a second copy only makes the line longer
+      const address = `${seed.host}:${seed.port}`;
+      const message = (err as Error).message;
+      failures.push(message.startsWith(`${address}:`) ? message : `${address}: ${message}`);
     }
   }
-  throw new Error(`no seed answered (${failures.join('; ')})`);
+  throw new Error(failures.length === 1 ? failures[0] : `none of the ${failures.length} nodes answered (${failures.join('; ')})`);
 }
 
 async function askSeed(connect: Connect, seed: { host: string; port: number }, opts: DiscoverOptions): Promise<Topology> {

@@ -64,7 +64,14 @@ export class VerifySide {
     const topology = await discoverTopology((host, port) => this.rawClient(host, port), seeds, {
       timeoutMs: cfg.connectTimeoutMs,
       tls: cfg.tls?.enabled === true,
+    }).catch((err: Error & { code?: string }) => {
+      throw Object.assign(new Error(`the ${this.name} cannot be reached: ${err.message}`, { cause: err }), { code: err.code });
     });
+    // a cluster endpoint that finds a standalone server is a wrong endpoint, not a one-shard cluster
+    if (cfg.mode === 'cluster' && topology.mode !== 'cluster') {
+      const at = `${topology.answeredBy.host}:${topology.answeredBy.port}`;
+      throw new Error(`the ${this.name} is set up as a cluster, but ${at} is a standalone server (cluster_enabled:0): give it as ${cfg.tls?.enabled === true ? 'rediss' : 'redis'}://${at}`);
+    }
     this.mode = topology.mode;
     const byAddress = new Map<string, Master>();
     this.slotMap = new Array<Master>(SLOT_COUNT);
