@@ -125,6 +125,16 @@ describe('examples', function () {
       for (const t of OUR_TYPES) assert.ok(types.has(t), `no example uses ${t}`);
     });
 
+    it('no two examples share a node id (an import would give the second new ids, breaking its links)', () => {
+      const owner = new Map<string, string>();
+      for (const f of files) {
+        for (const n of readExample(f)) {
+          assert.ok(!owner.has(n.id) || owner.get(n.id) === f, `${f} and ${owner.get(n.id)} both have a node ${n.id}`);
+          owner.set(n.id, f);
+        }
+      }
+    });
+
     for (const file of files) {
       it(`${file}: deploys against a live server and its sources reach streaming`, async () => {
         // endpoints a source reads from point at one live server, every other endpoint at another
