@@ -16,7 +16,7 @@ import { SnapshotKeys } from './snapshot-keys';
 import { TypedLimits } from './typed';
 
 /**
- * The seed service's conflict modes: "precheck and intercept" (the destination must be
+ * Alibaba Cloud DTS's conflict modes: "precheck and intercept" (the destination must be
  * empty), "ignore" (the source overwrites keys of the same name); and "skip existing".
  */
 export type ConflictPolicy = 'intercept' | 'ignore' | 'skip-existing';
