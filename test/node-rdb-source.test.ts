@@ -158,6 +158,17 @@ describe('redis-rdb-source node: an RDB backup file through the slot router and 
     });
   }
 
+  it('a file that does not exist ends red naming ENOENT, said to Catch nodes with its path', async () => {
+    const destination = await servers.server();
+    const file = join(dir, 'absent.rdb');
+    await loadFlow(nodes(), flow(destination, 1, { path: file }));
+    const statuses = statusesOf('src');
+    const caught = received('caught');
+    assert.equal(await load(statuses, {}), 'red:failed: ENOENT');
+    await waitFor(() => caught.length > 0, 5000, 'a caught error');
+    assert.match(String(caught[0].error?.message), new RegExp(`^loading ${file} stopped: ENOENT`));
+  });
+
   it('a load with no file set and no file in the message fails at once, naming what to send', async () => {
     const destination = await servers.server();
     await loadFlow(nodes(), flow(destination, 1));

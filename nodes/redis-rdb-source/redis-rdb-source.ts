@@ -110,6 +110,7 @@ export = function register(RED: NodeRedApi): void {
         const e = err as Error;
         const text = RED._('redis-rdb-source.errors.failed', { file: name, error: e.message });
         if (err instanceof RdbError) status({ fill: 'red', shape: 'dot', text: RED._('redis-rdb-source.status.failedAt', { offset: short(err.offset) }) });
+        else if (isFileError(err)) status({ fill: 'red', shape: 'dot', text: `${RED._('redis-rdb-source.status.failed')}: ${err.code}` });
         else status(failureStatus(RED._('redis-rdb-source.status.failed'), err));
         node.error(text, { ...msg, error: { message: text } });
       } finally {
@@ -159,3 +160,8 @@ export = function register(RED: NodeRedApi): void {
 
   RED.nodes.registerType('redis-rdb-source', RedisRdbSourceNode);
 };
+
+/** A file that cannot be read (ENOENT, EACCES, EISDIR…): its code is the few words the status has room for. */
+function isFileError(err: unknown): err is NodeJS.ErrnoException & { code: string } {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === 'string' && /^E[A-Z]+$/.test(String((err as NodeJS.ErrnoException).code));
+}
