@@ -49,6 +49,21 @@
  *    and the source's spool (max of progress.spoolBytes and of the spool directory's size),
  *    whether the source link dropped (reconnects, sync_full at the source); after SIGCONT, the
  *    time until a probe arrives with a lag under 100 ms again (caught up under the same load).
+ * 6. Standalone -> 3-master cluster (phase `cluster`, issue 15): the same source through source ->
+ *    slot router (3 partitions) -> 3 exactly-once sinks into an empty 3-master cluster
+ *    (test/harness's cluster, no replicas) until the masters' DBSIZE minus our per-slot
+ *    checkpoint keys reaches the source's key count; against one native REPLICAOF of the same
+ *    source into one fresh server in the same run, and `redis-cli --cluster import --cluster-from
+ *    <source> --cluster-copy --cluster-replace` into another empty cluster. One pass each.
+ * 7. Cross-slot moves (phase `crossslot`, issue 15): a fresh empty source with 1000 pairs of
+ *    lists/sets/strings prepared, synced through the same cluster flow; then one connection
+ *    writes BENCH_E2E_CROSS_OPS pipelined ops into the source as fast as it answers (batches of
+ *    BENCH_E2E_CROSS_BATCH): INCR/RPUSH/HSET on 100k keys ("base"), or the same with every 10th
+ *    op an LMOVE/SMOVE/RENAME between two slots ("cross"); then one SET per slot (16384). Since
+ *    every slot's order is kept, all those markers on the cluster mean everything before them
+ *    is applied: apply rate = ops (markers included) / time from the first write to the last
+ *    marker seen (polled every 200 ms). cross_slot_ratio = cross / base, each with a fresh
+ *    source and cluster.
  *
  * Instrumentation in the flow, and its cost: the sink's output (one message per batch) goes to
  * a function node that logs at most 4 lines a second (~1% of Node-RED's busy time in a
@@ -59,7 +74,9 @@
  * full-sync passes), BENCH_E2E_INCR_PASSES (3 per sink mode), BENCH_E2E_BENCH_N (800000 requests per
  * redis-benchmark test), BENCH_E2E_LAG_S
  * (15), BENCH_E2E_LAG_RATE (100000), BENCH_E2E_PAUSE_S (20), BENCH_E2E_PHASES
- * (full,incr,backpressure), BENCH_E2E_PROF (a directory: Node-RED runs with --cpu-prof, and
+ * (full,incr,backpressure; also cluster,crossslot), BENCH_E2E_CLUSTER_IMPORT (1; 0 skips the
+ * redis-cli import, ~40 s per 200k keys), BENCH_E2E_CROSS_OPS (300000), BENCH_E2E_CROSS_BATCH
+ * (1000), BENCH_E2E_PROF (a directory: Node-RED runs with --cpu-prof, and
  * the profile is summarized per phase at the end; bench/support/e2e-profile.ts summarizes any
  * window of it), BENCH_E2E_NODE_FLAGS (extra node flags for Node-RED, space-separated, e.g.
  * --max-old-space-size=128), BENCH_E2E_NODE_LOG (a file Node-RED's output is appended to, e.g.
@@ -75,6 +92,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Redis from 'ioredis';
 import { ensureReferenceRdb, type CachedRdb } from './support/datasets';
+import { closeCounters, clusterFlow, clusterKeysBesidesOurs, clusterUserKeys, CrossSlotLoad, emptyCluster, endMarkers, perSlotCounter, pipelined } from './support/e2e-cluster';
 import { PacedLoad, type LagStats } from './support/e2e-load';
 import { NodeRedChild, snapshotPackage, type FlowNode, type TaggedLine } from './support/e2e-node-red';
 import { formatSummary, summarizeProfile } from './support/e2e-profile';
@@ -98,6 +116,10 @@ const BENCH_N = intEnv('BENCH_E2E_BENCH_N', 800_000);
 const LAG_S = intEnv('BENCH_E2E_LAG_S', 15);
 const LAG_RATE = intEnv('BENCH_E2E_LAG_RATE', 100_000, 100);
 const PAUSE_S = intEnv('BENCH_E2E_PAUSE_S', 20);
+/** 0: the cluster phase skips redis-cli --cluster import (about 40 s per 200k keys here). */
+const CLUSTER_IMPORT = intEnv('BENCH_E2E_CLUSTER_IMPORT', 1, 0) > 0;
+const CROSS_OPS = intEnv('BENCH_E2E_CROSS_OPS', 300_000);
+const CROSS_BATCH = intEnv('BENCH_E2E_CROSS_BATCH', 1000);
 const PHASES = new Set((process.env.BENCH_E2E_PHASES ?? 'full,incr,backpressure').split(',').map((s) => s.trim()));
 const PROF = process.env.BENCH_E2E_PROF ? path.resolve(process.env.BENCH_E2E_PROF) : null;
 const NODE_FLAGS = (process.env.BENCH_E2E_NODE_FLAGS ?? '').split(' ').filter((x) => x !== '');
@@ -804,6 +826,123 @@ async function main(): Promise<void> {
     });
   }
 
+  // 6. standalone -> 3-master cluster full sync (issue 15)
+  if (PHASES.has('cluster')) {
+    await phase('cluster', async () => {
+      log('');
+      log(`6. full sync of ${srcKeys} keys standalone -> slot router (3 partitions) -> 3 sinks -> empty 3-master cluster, vs native REPLICAOF into one server` +
+        (CLUSTER_IMPORT ? ' and redis-cli --cluster import' : ''));
+      const digest = String(await sc.call('DEBUG', 'DIGEST'));
+      await settle(sc);
+      const n = await nativeReplicaof(src, srcKeys, digest);
+      log(`  native REPLICAOF ${n.seconds.toFixed(3)} s (replica digest ${n.digestOk ? 'matches' : 'DIFFERS'}); load average ${os.loadavg()[0].toFixed(1)}`);
+      await settle(sc);
+      const cluster = await emptyCluster();
+      try {
+        const ckpt = await perSlotCounter(cluster, 'redis-sync:ckpt:');
+        const seeds = cluster.seeds.map((s) => `${s.host}:${s.port}`).join(',');
+        const cpu0 = r.cpuSeconds();
+        const win = rssWindow();
+        const t0 = performance.now();
+        await r.deploy(clusterFlow('cl', src.port, seeds));
+        await waitFor(`${srcKeys} keys on the cluster`, async () => (await clusterUserKeys(ckpt.masters, ckpt.count, srcKeys)) >= srcKeys, 900_000, POLL_MS);
+        const seconds = (performance.now() - t0) / 1000;
+        const cpuS = r.cpuSeconds() - cpu0;
+        const maxRss = win.close();
+        await r.undeploy();
+        const userKeys = await clusterKeysBesidesOurs(ckpt.masters);
+        ckpt.close();
+        Object.assign(result, {
+          cluster_keys: srcKeys,
+          cluster_full_sync_s: r3(seconds),
+          cluster_native_replicaof_s: r3(n.seconds),
+          cluster_vs_replicaof_ratio: round(seconds / n.seconds, 2),
+          cluster_full_sync_node_red_cpu_s: round(cpuS, 2),
+          cluster_full_sync_max_rss_mb: round(mib(maxRss)),
+          cluster_full_sync_keys_match: userKeys === srcKeys,
+          cluster_load1: round(os.loadavg()[0], 1),
+        });
+        // the full phase's native_replicaof_s, when it ran, is the median of its passes
+        result.native_replicaof_s ??= r3(n.seconds);
+        log(`  through the nodes ${seconds.toFixed(3)} s = ${(seconds / n.seconds).toFixed(2)}x native REPLICAOF (${n.seconds.toFixed(3)} s); Node-RED ${cpuS.toFixed(2)} CPU-s, max RSS ${mib(maxRss).toFixed(1)} MiB; ` +
+          `${userKeys} user keys on the cluster after undeploy; load average ${os.loadavg()[0].toFixed(1)}`);
+      } finally {
+        closeCounters();
+        await cluster.stop();
+      }
+      if (CLUSTER_IMPORT) {
+        const target = await emptyCluster();
+        try {
+          const t0 = performance.now();
+          await target.nodes[0].cli('--cluster', 'import', `${target.nodes[0].host}:${target.nodes[0].port}`, '--cluster-from', `127.0.0.1:${src.port}`, '--cluster-copy', '--cluster-replace');
+          const seconds = (performance.now() - t0) / 1000;
+          const keys = (await Promise.all(target.nodes.map((m) => m.command('DBSIZE')))).reduce((a: number, x) => a + Number(x), 0);
+          result.redis_cli_cluster_import_s = r3(seconds);
+          result.redis_cli_cluster_import_keys_match = keys === srcKeys;
+          log(`  redis-cli --cluster import --cluster-copy --cluster-replace: ${seconds.toFixed(3)} s (${keys} keys); load average ${os.loadavg()[0].toFixed(1)}`);
+        } finally {
+          await target.stop();
+        }
+      }
+    });
+  }
+
+  // 7. cross-slot moves into a 3-master cluster (issue 15)
+  if (PHASES.has('crossslot')) {
+    await phase('crossslot', async () => {
+      log('');
+      log(`7. apply rate into a 3-master cluster, ${CROSS_OPS} pipelined INCR/RPUSH/HSET (batches of ${CROSS_BATCH}), without and with 1 in 10 replaced by LMOVE/SMOVE/RENAME between slots`);
+      const runs: Record<string, Record<string, unknown>> = {};
+      for (const [name, crossEvery] of [['base', 0], ['cross', 10]] as const) {
+        const source = await startServer(scratch as string, []);
+        const cluster = await emptyCluster();
+        try {
+          const pairs = 1000;
+          const load = new CrossSlotLoad(pairs, Math.ceil(CROSS_OPS / 10 / 3 / pairs) + 2);
+          await pipelined(source.port, [load.preparation()]);
+          const ckpt = await perSlotCounter(cluster, 'redis-sync:ckpt:');
+          const markers = await perSlotCounter(cluster, `xdone:${name}:`);
+          const seeds = cluster.seeds.map((s) => `${s.host}:${s.port}`).join(',');
+          await r.deploy(clusterFlow(`x${name}`, source.port, seeds));
+          await waitFor('the prepared keys on the cluster', async () => (await clusterUserKeys(ckpt.masters, ckpt.count, pairs * 3)) >= pairs * 3, 300_000, POLL_MS);
+          await sleep(1000);
+          function* batches(): Generator<string[]> {
+            for (let done = 0; done < CROSS_OPS; done += CROSS_BATCH) {
+              yield Array.from({ length: Math.min(CROSS_BATCH, CROSS_OPS - done) }, () => load.next(crossEvery));
+            }
+            const end = endMarkers(`xdone:${name}:`);
+            for (let i = 0; i < end.length; i += CROSS_BATCH) yield end.slice(i, i + CROSS_BATCH);
+          }
+          const cpu0 = r.cpuSeconds();
+          const t0 = performance.now();
+          const w = await pipelined(source.port, batches());
+          const writeS = (performance.now() - t0) / 1000;
+          await waitFor('every end marker on the cluster', async () => (await markers.count()) >= 16384, 900_000, 200);
+          const applyS = (performance.now() - t0) / 1000;
+          const cpuS = r.cpuSeconds() - cpu0;
+          await r.undeploy();
+          ckpt.close();
+          markers.close();
+          runs[name] = {
+            ops: w.sent, offered_ops_per_s: Math.round(w.sent / writeS), apply_ops_per_s: Math.round(w.sent / applyS), apply_s: r3(applyS),
+            node_red_cpu_s: round(cpuS, 2), source_errors: w.errors, load1: round(os.loadavg()[0], 1),
+          };
+          log(`  ${name}: ${w.sent} ops (16384 of them end markers) written in ${writeS.toFixed(2)} s (${(w.sent / writeS / 1e3).toFixed(1)}k/s offered), all applied after ${applyS.toFixed(2)} s: ` +
+            `${(w.sent / applyS / 1e3).toFixed(1)}k ops/s; Node-RED ${cpuS.toFixed(2)} CPU-s; load average ${os.loadavg()[0].toFixed(1)}${w.errors.length ? `; source errors ${w.errors.join(' | ')}` : ''}`);
+        } finally {
+          closeCounters();
+          await r.undeploy().catch(() => undefined);
+          await cluster.stop();
+          await source.stop();
+        }
+      }
+      const base = Number(runs.base.apply_ops_per_s);
+      const cross = Number(runs.cross.apply_ops_per_s);
+      Object.assign(result, { cross_slot_ops_per_s: cross, cross_slot_base_ops_per_s: base, cross_slot_ratio: round(cross / base, 2), cross_slot_runs: runs });
+      log(`  cross-slot: ${(cross / 1e3).toFixed(1)}k ops/s with 10% moves vs ${(base / 1e3).toFixed(1)}k without = ${(cross / base).toFixed(2)} (target >= 0.5: ${cross / base >= 0.5 ? 'met' : 'NOT met'})`);
+    });
+  }
+
   // 5. backpressure
   if (PHASES.has('backpressure')) {
     await phase('backpressure', async () => {
@@ -948,6 +1087,7 @@ main()
         // gone
       }
     }
+    closeCounters();
     await red?.stop().catch(() => undefined);
     await stopAllServers();
     if (scratch) rmSync(scratch, { recursive: true, force: true });
