@@ -115,7 +115,18 @@ describe('redis-verify node in a Node-RED runtime', function () {
     const statuses = statusesOf('ver');
     getNode<NodeUnderTest>('ver').receive({ payload: 'go' });
     await waitFor(() => caught.length === 1, 15_000, 'the Catch node');
-    assert.match(errors.join(), /127\.0\.0\.1/);
-    assert.match(statuses.at(-1) ?? '', /^red:failed/);
+    assert.match(errors.join(), /the destination cannot be reached: 127\.0\.0\.1/);
+    assert.equal(statuses.at(-1), 'red:failed: CONNECT');
+  });
+
+  it('a wrong password of the source ends red as failed: AUTH, to Catch nodes naming the source', async () => {
+    await source.command('CONFIG', 'SET', 'requirepass', 'right');
+    await loadFlow(nodes(), flow(source.port, destination.port), { src: { password: 'wrong' } });
+    const caught = received('caught');
+    const statuses = statusesOf('ver');
+    getNode<NodeUnderTest>('ver').receive({ payload: 'go' });
+    await waitFor(() => caught.length === 1, 15_000, 'the Catch node');
+    assert.match(String(caught[0].error?.message), /the source cannot be reached: 127\.0\.0\.1:\d+: authentication .* failed: WRONGPASS/);
+    assert.equal(statuses.at(-1), 'red:failed: AUTH');
   });
 });

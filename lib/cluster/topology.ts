@@ -67,6 +67,7 @@ export async function discoverTopology(
 ): Promise<Topology> {
   if (seeds.length === 0) throw new Error('no seed to discover the topology from');
   const failures: string[] = [];
+  let lastError: unknown;
   for (const seed of seeds) {
     opts.signal?.throwIfAborted();
     try {
@@ -76,10 +77,12 @@ export async function discoverTopology(
       // connection errors already start with the address; a second copy only makes the line longer
       const address = `${seed.host}:${seed.port}`;
       const message = (err as Error).message;
+      lastError = err;
       failures.push(message.startsWith(`${address}:`) ? message : `${address}: ${message}`);
     }
   }
-  throw new Error(failures.length === 1 ? failures[0] : `none of the ${failures.length} nodes answered (${failures.join('; ')})`);
+  // the cause keeps the last error's code (AUTH, NOPERM…) for callers that tell them apart
+  throw new Error(failures.length === 1 ? failures[0] : `none of the ${failures.length} nodes answered (${failures.join('; ')})`, { cause: lastError });
 }
 
 async function askSeed(connect: Connect, seed: { host: string; port: number }, opts: DiscoverOptions): Promise<Topology> {

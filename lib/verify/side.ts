@@ -6,6 +6,7 @@
 import { formatHostPort, toSocketOptions, type EndpointConfig } from '../endpoint';
 import { SLOT_COUNT, slotOf } from '../cluster/slots';
 import { discoverTopology, type RedisLike } from '../cluster/topology';
+import { SyncError } from '../errors';
 import { RespError } from '../resp/errors';
 import type { RespValue } from '../resp/parser';
 import { NodeConnection } from '../sink/connection';
@@ -64,8 +65,9 @@ export class VerifySide {
     const topology = await discoverTopology((host, port) => this.rawClient(host, port), seeds, {
       timeoutMs: cfg.connectTimeoutMs,
       tls: cfg.tls?.enabled === true,
-    }).catch((err: Error & { code?: string }) => {
-      throw Object.assign(new Error(`the ${this.name} cannot be reached: ${err.message}`, { cause: err }), { code: err.code });
+    }).catch((err: Error) => {
+      // keeps the code (AUTH, TLS…) of the connection that failed, which a node's red status names
+      throw new SyncError(codeOf(err.cause ?? err), `the ${this.name} cannot be reached: ${err.message}`, { cause: err });
     });
     // a cluster endpoint that finds a standalone server is a wrong endpoint, not a one-shard cluster
     if (cfg.mode === 'cluster' && topology.mode !== 'cluster') {
@@ -96,9 +98,8 @@ export class VerifySide {
     } catch (err) {
       conn.close();
       // the connection is the sink's: its remedy names the destination endpoint, whichever side this is
-      const e = err as Error & { code?: string };
-      const message = e.message.replace(/\s*\((check|set) the username and password of the destination endpoint\)$/, ` (check the username and password of the ${this.name})`);
-      throw Object.assign(new Error(message, { cause: err }), { code: e.code });
+      const message = (err as Error).message.replace(/\s*\((check|set) the username and password of the destination endpoint\)$/, ` (check the username and password of the ${this.name})`);
+      throw new SyncError(codeOf(err), message, { cause: err });
     }
     return conn;
   }
@@ -206,4 +207,11 @@ function textual(v: RespValue): unknown {
   if (Buffer.isBuffer(v)) return v.toString();
   if (Array.isArray(v)) return v.map(textual);
   return v;
+}
+
+/** A SyncError's code, else a Node socket error's (ECONNREFUSED…), else CONNECT. */
+function codeOf(err: unknown): string {
+  if (err instanceof SyncError) return err.statusCode;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' ? code : 'CONNECT';
 }
