@@ -206,6 +206,20 @@ describe('verify', function () {
       assert.match(d.destination, /changed/);
     });
 
+    it('shows binary values that differ as b64, and a long string from the first byte that differs', async () => {
+      const r = await planted(async (a, b) => {
+        await a.set('bin', Buffer.from([0, 1, 0xfe]));
+        await b.set('bin', Buffer.from([0, 1, 0xff]));
+        await a.set('long', 'x'.repeat(100_000));
+        await b.set('long', `${'x'.repeat(70_000)}y${'x'.repeat(29_999)}`);
+      });
+      const byKey = new Map(r.differences.map((d) => [d.key.toString(), d]));
+      assert.deepEqual([byKey.get('bin')?.source, byKey.get('bin')?.destination], ['"b64:AAH+" (3 bytes)', '"b64:AAH/" (3 bytes)']);
+      const long = byKey.get('long');
+      assert.equal(long?.source, `"${'x'.repeat(40)}…" (100000 bytes, from byte 70000)`);
+      assert.equal(long?.destination, `"y${'x'.repeat(39)}…" (100000 bytes, from byte 70000)`);
+    });
+
     it('reports a TTL beyond the tolerance, and not one within it', async () => {
       const now = Date.now();
       const within = await planted(async (a, b) => {

@@ -20,10 +20,29 @@ export interface ValueDifference {
 const FIELD_TTL_RDB = 12;
 const PREVIEW = 40;
 
-/** Bytes as a short JSON string ("…" after PREVIEW characters). */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Bytes as a short JSON string ("…" after PREVIEW characters); bytes that are not UTF-8 as
+ * "b64:…", as rdb2json writes them: lossy UTF-8 would show 0xfe and 0xff both as U+FFFD.
+ */
 export function preview(b: Buffer): string {
-  const s = b.toString('utf8');
+  let s: string;
+  try {
+    s = utf8.decode(b);
+  } catch {
+    s = `b64:${b.subarray(0, PREVIEW).toString('base64')}${b.length > PREVIEW ? '…' : ''}`;
+  }
   return JSON.stringify(s.length > PREVIEW ? `${s.slice(0, PREVIEW)}…` : s);
+}
+
+/** Two strings of which `preview` could show the same start: the bytes from the first that differs. */
+function stringDifference(a: Buffer, b: Buffer): ValueDifference {
+  let at = 0;
+  while (at < a.length && at < b.length && a[at] === b[at]) at++;
+  const from = at < PREVIEW ? '' : `, from byte ${at}`;
+  const start = at < PREVIEW ? 0 : at;
+  return differ('value', `${preview(a.subarray(start))} (${a.length} bytes${from})`, `${preview(b.subarray(start))} (${b.length} bytes${from})`);
 }
 
 /** The type of a DUMP payload as TYPE names it, from its first byte (rdb.h's RDB_TYPE_*), without decoding the value. */
@@ -61,7 +80,7 @@ function compareKeyValues(a: KeyValue, b: KeyValue, fieldTtls: boolean, ttlToler
   switch (a.type) {
     case 'string': {
       const bv = b.value as Buffer;
-      return a.value.equals(bv) ? null : differ('value', `${preview(a.value)} (${a.value.length} bytes)`, `${preview(bv)} (${bv.length} bytes)`);
+      return a.value.equals(bv) ? null : stringDifference(a.value, bv);
     }
     case 'list':
       return compareSequences('list', a.value, b.value as Buffer[]);
