@@ -119,6 +119,24 @@ describe('redis-verify node in a Node-RED runtime', function () {
     assert.equal(statuses.at(-1), 'red:failed: CONNECT');
   });
 
+  it('a source killed (SIGKILL) during a verify ends red as failed: CONNECT, to Catch nodes naming the source', async () => {
+    const c = source.client();
+    const p = c.pipeline();
+    for (let i = 0; i < 20_000; i++) p.set(`k${i}`, 'v');
+    await p.exec();
+    c.disconnect();
+    await loadFlow(nodes(), flow(source.port, destination.port, { rate: '5000' }));
+    const progress = received('progress');
+    const caught = received('caught');
+    const statuses = statusesOf('ver');
+    getNode<NodeUnderTest>('ver').receive({ payload: 'go' });
+    await waitFor(() => progress.length >= 1, 5_000, 'a progress message');
+    source.kill('SIGKILL');
+    await waitFor(() => caught.length === 1, 15_000, 'the Catch node');
+    assert.match(String(caught[0].error?.message), /the source broke off: 127\.0\.0\.1:\d+: /);
+    assert.equal(statuses.at(-1), 'red:failed: CONNECT');
+  });
+
   it('a wrong password of the source ends red as failed: AUTH, to Catch nodes naming the source', async () => {
     await source.command('CONFIG', 'SET', 'requirepass', 'right');
     await loadFlow(nodes(), flow(source.port, destination.port), { src: { password: 'wrong' } });

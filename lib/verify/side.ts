@@ -119,8 +119,12 @@ export class VerifySide {
 
   /** The dbs of a master that hold keys (INFO keyspace); a cluster has db 0 only. */
   async dbsWithKeys(m: Master): Promise<Map<number, number>> {
+    return this.named(this.dbsWithKeysUnnamed(m));
+  }
+
+  private async dbsWithKeysUnnamed(m: Master): Promise<Map<number, number>> {
     const reply = await m.conn.call(['INFO', 'keyspace']);
-    if (reply instanceof RespError) throw new Error(`${this.name} ${m.address}: INFO keyspace: ${reply.message}`);
+    if (reply instanceof RespError) throw new SyncError(reply.code, `${this.name} ${m.address}: INFO keyspace: ${reply.message}`);
     const out = new Map<number, number>();
     for (const [name, value] of Object.entries(parseInfo(String(reply)))) {
       const db = /^db(\d+)$/.exec(name);
@@ -132,16 +136,24 @@ export class VerifySide {
 
   /** One SCAN step of a master's db: the next cursor ('0' at the end) and the keys. */
   async scan(m: Master, db: number, cursor: string, count: number, match?: string): Promise<{ cursor: string; keys: Buffer[] }> {
+    return this.named(this.scanUnnamed(m, db, cursor, count, match));
+  }
+
+  private async scanUnnamed(m: Master, db: number, cursor: string, count: number, match?: string): Promise<{ cursor: string; keys: Buffer[] }> {
     this.select(m, db);
     const reply = await m.conn.call(match ? ['SCAN', cursor, 'MATCH', match, 'COUNT', count] : ['SCAN', cursor, 'COUNT', count]);
-    if (m.selectError !== null) throw new Error(`${this.name} ${m.address}: ${m.selectError}`);
-    if (reply instanceof RespError) throw new Error(`${this.name} ${m.address}: SCAN in db ${db}: ${reply.message}`);
+    if (m.selectError !== null) throw new SyncError('SELECT', `${this.name} ${m.address}: ${m.selectError}`);
+    if (reply instanceof RespError) throw new SyncError(reply.code, `${this.name} ${m.address}: SCAN in db ${db}: ${reply.message}`);
     const [next, keys] = reply as [Buffer, Buffer[]];
     return { cursor: next.toString(), keys };
   }
 
   /** PTTL and DUMP of every key, pipelined on the masters that serve them; in the order given. */
   async read(keys: readonly DbKey[]): Promise<KeyRead[]> {
+    return this.named(this.readUnnamed(keys));
+  }
+
+  private async readUnnamed(keys: readonly DbKey[]): Promise<KeyRead[]> {
     const out: KeyRead[] = new Array<KeyRead>(keys.length);
     const used = new Set<Master>();
     keys.forEach((k, i) => {
@@ -171,6 +183,10 @@ export class VerifySide {
 
   /** Which of the keys exist (EXISTS each, pipelined), in the order given. */
   async exists(keys: readonly DbKey[]): Promise<boolean[]> {
+    return this.named(this.existsUnnamed(keys));
+  }
+
+  private async existsUnnamed(keys: readonly DbKey[]): Promise<boolean[]> {
     const out: boolean[] = new Array<boolean>(keys.length).fill(false);
     const used = new Set<Master>();
     keys.forEach((k, i) => {
@@ -195,6 +211,16 @@ export class VerifySide {
       m.selectError = reply instanceof RespError ? `SELECT ${db}: ${reply.message}` : null;
     });
     m.db = db;
+  }
+
+  /** A connection that broke mid-verify says which side it was, with a code a red status names. */
+  private async named<T>(work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (err) {
+      if (err instanceof SyncError) throw err;
+      throw new SyncError('CONNECT', `the ${this.name} broke off: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   close(): void {
