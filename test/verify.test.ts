@@ -183,6 +183,8 @@ describe('verify', function () {
       const r = await planted((a) => a.set('gone', 'x').then(() => undefined));
       only(r, 'missing', 'gone');
       assert.deepEqual([r.report.missing, r.report.extra, r.report.differ], [1, 0, 0]);
+      const { missing, extra, differ } = r.report.byType.string;
+      assert.deepEqual([missing, extra, differ], [1, 0, 0], 'per type, the same counts as in all');
     });
 
     it('reports a key only the destination has as extra when asked to, and not otherwise', async () => {

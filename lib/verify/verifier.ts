@@ -66,6 +66,14 @@ export interface DifferenceSample {
   destination: string;
 }
 
+/** What a report counts, in all and per type. */
+export interface TypeCounts {
+  compared: number;
+  missing: number;
+  extra: number;
+  differ: number;
+}
+
 export interface VerifyReport {
   equal: boolean;
   /** Source keys compared (the sample, when one is set). */
@@ -74,8 +82,8 @@ export interface VerifyReport {
   extra: number;
   /** Keys both sides have that differ: type, value, TTL, stream group, or unreadable. */
   differ: number;
-  /** Per type of the source's key (the destination's for an extra one). */
-  byType: Record<string, { compared: number; differ: number }>;
+  /** The same counts per type of the source's key (the destination's for an extra one). */
+  byType: Record<string, TypeCounts>;
   samples: DifferenceSample[];
   /** Rounds run; a key was reported only if it differed in every round it was read. */
   rounds: number;
@@ -243,14 +251,17 @@ class Verification {
   private countCompared(type: string): void {
     this.report.compared++;
     this.progress.compared++;
-    (this.report.byType[type] ??= { compared: 0, differ: 0 }).compared++;
+    this.countsOf(type).compared++;
+  }
+
+  private countsOf(type: string): TypeCounts {
+    return (this.report.byType[type] ??= { compared: 0, missing: 0, extra: 0, differ: 0 });
   }
 
   private confirm(d: KeyDifference): void {
-    if (d.reason === 'missing') this.report.missing++;
-    else if (d.reason === 'extra') this.report.extra++;
-    else this.report.differ++;
-    (this.report.byType[d.type || 'unknown'] ??= { compared: 0, differ: 0 }).differ++;
+    const kind = d.reason === 'missing' || d.reason === 'extra' ? d.reason : 'differ';
+    this.report[kind]++;
+    this.countsOf(d.type || 'unknown')[kind]++;
     if (this.report.samples.length < (this.o.maxSamples ?? 20)) {
       const extra = d.reason === 'extra' && d.source === 'none';
       this.report.samples.push({ key: jsonBytes(extra ? d.destinationKey : d.key), db: extra ? d.destinationDb : d.db, reason: d.reason, source: d.source, destination: d.destination });
