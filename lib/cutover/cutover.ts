@@ -1,6 +1,7 @@
 import type Redis from 'ioredis';
 import { discoverTopology } from '../cluster/topology';
 import { connectNode, type EndpointConfig } from '../endpoint';
+import { SyncError } from '../errors';
 import { shardKey, type SourceProgress } from '../replication/source';
 import { parseInfo } from '../server/info';
 import { compareKeys, VerifySide, type DbKey, type KeyDifference } from '../verify';
@@ -62,16 +63,16 @@ export interface CutoverReport {
 
 export type CutoverCode = 'BUSY' | 'NOT_STREAMING' | 'NOT_APPLIED' | 'OLD_SOURCE' | 'PAUSE' | 'TIMEOUT' | 'DIFFER' | 'ABORTED' | 'CONNECT';
 
-export class CutoverError extends Error {
+export class CutoverError extends SyncError<CutoverCode> {
   constructor(
-    readonly code: CutoverCode,
+    code: CutoverCode,
     message: string,
     /** Where the cutover stood when it gave up (pause, lag, keys compared …). */
     readonly figures: Partial<CutoverReport> = {},
     readonly differences: KeyDifference[] = [],
     options?: ErrorOptions,
   ) {
-    super(message, options);
+    super(code, message, options);
   }
 }
 
