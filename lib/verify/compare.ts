@@ -2,6 +2,7 @@
  * The comparison of given keys, one read of each side: the piece a verification runs over and
  * over, and what a cutover checks the last written keys with.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { RdbError } from '../rdb/errors';
 import type { KeyMapping } from './mapping';
 import type { DbKey, KeyRead, VerifySide } from './side';
@@ -14,6 +15,13 @@ export interface CompareOptions {
   ttlToleranceMs?: number;
   /** Told the type of each key read (the source's, else the destination's; 'none' for a key neither has any more). */
   onCompared?: (type: string) => void;
+  /**
+   * For keys a live sync is still writing: read the source, wait this long (the sync's applied
+   * lag) before reading the destination, and read the source again where they differ. A key
+   * differs only if the destination holds neither source value: it may lag behind, but must
+   * have caught up with what the source held this long ago. Default 0: both read at once.
+   */
+  settleMs?: number;
 }
 
 export interface KeyDifference {
@@ -47,16 +55,28 @@ export async function compareKeys(source: VerifySide, destination: VerifySide, k
     from.push(keys[i]);
     to.push(m);
   });
-  const [a, b] = await Promise.all([source.read(from), destination.read(to)]);
+  const settleMs = options.settleMs ?? 0;
+  const [a, b] = settleMs > 0 ? await readSettled(source, destination, from, to, settleMs) : await Promise.all([source.read(from), destination.read(to)]);
   const tolerance = options.ttlToleranceMs ?? DEFAULT_TTL_TOLERANCE_MS;
-  const out: KeyDifference[] = [];
+  const differing: Array<{ i: number; d: Difference }> = [];
   for (let i = 0; i < from.length; i++) {
     const d = compareReads(a[i], b[i], tolerance);
     const payload = a[i].payload ?? b[i].payload;
     options.onCompared?.(payload === null ? 'none' : typeOfPayload(payload));
-    if (d !== null) out.push({ db: from[i].db, key: from[i].key, destinationDb: to[i].db, destinationKey: to[i].key, ...d });
+    if (d !== null) differing.push({ i, d });
   }
-  return out;
+  let confirmed = differing;
+  if (settleMs > 0 && differing.length > 0) {
+    const again = await source.read(differing.map(({ i }) => from[i]));
+    confirmed = differing.filter(({ i }, j) => compareReads(again[j], b[i], tolerance) !== null);
+  }
+  return confirmed.map(({ i, d }) => ({ db: from[i].db, key: from[i].key, destinationDb: to[i].db, destinationKey: to[i].key, ...d }));
+}
+
+async function readSettled(source: VerifySide, destination: VerifySide, from: DbKey[], to: DbKey[], settleMs: number): Promise<[KeyRead[], KeyRead[]]> {
+  const a = await source.read(from);
+  await sleep(settleMs);
+  return [a, await destination.read(to)];
 }
 
 type Difference = Pick<KeyDifference, 'reason' | 'type' | 'source' | 'destination'>;

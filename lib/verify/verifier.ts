@@ -11,6 +11,9 @@ import { compareKeys, type KeyDifference } from './compare';
 import type { KeyMapping } from './mapping';
 import type { DbKey, Master, VerifySide } from './side';
 
+/** Batches of a later round read at once, each waiting out the lag between its reads. */
+const RECHECKS_IN_FLIGHT = 8;
+
 export interface VerifyOptions {
   /** Source dbs to compare; default every db that holds keys (what the mapping syncs of them). */
   dbs?: number[];
@@ -179,9 +182,9 @@ class Verification {
         this.report.rounds = round;
         this.progress.phase = 'round';
         this.progress.round = round;
-        const delay = typeof this.o.roundDelayMs === 'function' ? this.o.roundDelayMs() : (this.o.roundDelayMs ?? 1000);
-        await sleep(Math.max(0, delay), this.o.signal);
-        await this.recheck(round === this.rounds);
+        const delay = this.roundDelay();
+        await sleep(delay, this.o.signal);
+        await this.recheck(round === this.rounds, delay);
       }
     } finally {
       if (timer !== null) clearInterval(timer);
@@ -269,27 +272,44 @@ class Verification {
     this.o.onDifference?.(d);
   }
 
-  private async recheck(last: boolean): Promise<void> {
+  private roundDelay(): number {
+    return Math.max(0, typeof this.o.roundDelayMs === 'function' ? this.o.roundDelayMs() : (this.o.roundDelayMs ?? 1000));
+  }
+
+  /** `settleMs`: the round's delay, the sync's lag, waited again between the reads of each key (see compareKeys). */
+  private async recheck(last: boolean, settleMs: number): Promise<void> {
     const keys = [...this.pending.values()];
     this.pending.clear();
-    for (let i = 0; i < keys.length && !this.stopped; i += this.batch) {
-      const part = keys.slice(i, i + this.batch);
-      await this.limit.take(part.length, this.o.signal);
-      for (const d of await compareKeys(this.source, this.destination, part, this.o)) {
+    await this.inBatches(keys, async (part) => {
+      for (const d of await compareKeys(this.source, this.destination, part, { ...this.o, settleMs })) {
         if (last) this.confirm(d);
         else this.pending.set(id(d), { db: d.db, key: d.key });
       }
-    }
+    });
     const extras = [...this.pendingExtra.values()];
     this.pendingExtra.clear();
-    for (let i = 0; i < extras.length && !this.stopped; i += this.batch) {
-      const part = extras.slice(i, i + this.batch);
-      await this.limit.take(part.length, this.o.signal);
-      for (const e of await this.extraOf(part)) {
+    await this.inBatches(extras, async (part) => {
+      for (const e of await this.extraOf(part, settleMs)) {
         if (last) this.confirmExtra(e);
         else this.pendingExtra.set(id(e.destination), e);
       }
-    }
+    });
+  }
+
+  /**
+   * A later round's batches, several at once: each waits out the sync's lag between its reads,
+   * so a round of many differing keys (an empty destination) does not take a lag per batch.
+   */
+  private async inBatches<T>(items: T[], check: (part: T[]) => Promise<void>): Promise<void> {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < items.length && !this.stopped) {
+        const part = items.slice(next, (next += this.batch));
+        await this.limit.take(part.length, this.o.signal);
+        await check(part);
+      }
+    };
+    await Promise.all(Array.from({ length: RECHECKS_IN_FLIGHT }, worker));
   }
 
   /** The destination's keys in the dbs the selected source dbs go to, each checked against the source keys that could have become it. */
@@ -329,16 +349,26 @@ class Verification {
   }
 
   /** Those of the destination keys that exist while none of their candidate source keys does. */
-  private async extraOf(entries: PendingExtra[]): Promise<PendingExtra[]> {
+  /**
+   * The entries whose destination key exists while no source key that could have become it
+   * does. With `settleMs` (later rounds of a live sync) the source is read first, the
+   * destination after the lag, and the source again: extra only if absent both times.
+   */
+  private async extraOf(entries: PendingExtra[], settleMs = 0): Promise<PendingExtra[]> {
+    const inSource = async (of: PendingExtra[]): Promise<boolean[]> => {
+      const found = await this.source.exists(of.flatMap((e) => e.candidates));
+      let at = 0;
+      return of.map((e) => found.slice(at, (at += e.candidates.length)).some(Boolean));
+    };
+    let before: boolean[] | null = null;
+    if (settleMs > 0) {
+      before = await inSource(entries);
+      await sleep(settleMs, this.o.signal);
+    }
     const there = await this.destination.exists(entries.map((e) => e.destination));
-    const candidates = entries.flatMap((e) => e.candidates);
-    const found = await this.source.exists(candidates);
-    let at = 0;
-    return entries.filter((e, i) => {
-      const any = found.slice(at, at + e.candidates.length).some(Boolean);
-      at += e.candidates.length;
-      return there[i] && !any;
-    });
+    const looksExtra = entries.filter((_, i) => there[i] && before?.[i] !== true);
+    const after = await inSource(looksExtra);
+    return looksExtra.filter((_, i) => !after[i]);
   }
 
   private confirmExtra(e: PendingExtra): void {
