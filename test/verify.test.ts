@@ -298,7 +298,7 @@ describe('verify', function () {
         }
       })();
       try {
-        const roundDelayMs = (): number => Math.max(500, 2 * sync.source.progress.lagMs);
+        const roundDelayMs = (): number => Math.max(1000, 3 * sync.source.progress.lagMs);
         const { report } = await verifyTargets(src, dst, { rounds: 3, roundDelayMs, extra: true, rate: 20_000 });
         assert.equal(report.equal, true, JSON.stringify(report.samples));
         assert.ok(report.compared > 2000, `compared ${report.compared}`);
